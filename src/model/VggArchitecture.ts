@@ -1,0 +1,53 @@
+/**
+ * The convolutional part of VGG16 and VGG19 with Keras layer names.
+ * Every conv is 3x3, stride 1, 'same' padding, followed by ReLU; each block ends in a 2x2/2 pool.
+ */
+export type ModelName = "vgg16" | "vgg19";
+export const MODEL_NAMES: readonly ModelName[] = ["vgg16", "vgg19"];
+
+export interface ConvLayer {
+  readonly kind: "conv";
+  readonly name: string;
+  readonly inChannels: number;
+  readonly outChannels: number;
+}
+export interface PoolLayer {
+  readonly kind: "pool";
+  readonly name: string;
+}
+export type VggLayer = ConvLayer | PoolLayer;
+
+const BLOCK_CHANNELS = [64, 128, 256, 512, 512] as const;
+const CONVS_PER_BLOCK: Record<ModelName, readonly number[]> = {
+  vgg16: [2, 2, 3, 3, 3],
+  vgg19: [2, 2, 4, 4, 4],
+};
+
+/** Layers in execution order: block1_conv1, block1_conv2, block1_pool, block2_conv1, ... */
+export function vggLayers(model: ModelName): VggLayer[] {
+  const layers: VggLayer[] = [];
+  let inChannels = 3;
+  CONVS_PER_BLOCK[model].forEach((count, b) => {
+    const outChannels = BLOCK_CHANNELS[b];
+    for (let c = 1; c <= count; c++) {
+      layers.push({ kind: "conv", name: `block${b + 1}_conv${c}`, inChannels, outChannels });
+      inChannels = outChannels;
+    }
+    layers.push({ kind: "pool", name: `block${b + 1}_pool` });
+  });
+  return layers;
+}
+
+export function convLayers(model: ModelName): ConvLayer[] {
+  return vggLayers(model).filter((l): l is ConvLayer => l.kind === "conv");
+}
+
+/** Caffe pre-processing as Keras' preprocess_input(mode="caffe"): BGR order, ImageNet mean removed. */
+export const CAFFE_MEAN_BGR = [103.939, 116.779, 123.68] as const;
+
+/** Spatial size of the activations after `pools` 2x2/2 poolings (Keras floors odd sizes). */
+export function pooledSize(size: number, pools: number): number {
+  let s = size;
+  for (let i = 0; i < pools; i++) s = Math.floor(s / 2);
+  return s;
+}
