@@ -1,0 +1,55 @@
+import type { ModelName } from "../model/VggArchitecture.js";
+
+/** A layer and its relative weight within its loss term. */
+export interface LayerWeight {
+  readonly layer: string;
+  readonly weight: number;
+}
+
+/**
+ * `seed`: exactly METHOD.md: style E_l = sum((G-A)^2) / (4 * 3^2 * (H*W)^2) with H*W the INPUT
+ *         image's pixel count; content sum((F-P)^2).
+ * `gatys`: per layer, style E_l = sum((G-A)^2) / (4 C^2 (h w)^2); content 1/2 sum((F-P)^2).
+ */
+export type Normalization = "seed" | "gatys";
+export type Pooling = "max" | "avg";
+
+/**
+ * Everything that fixes the shape and arithmetic of one objective graph.
+ *
+ * L_content = sum_l w_l C_l / sum_l w_l     (over contentLayers)
+ * L_style   = sum_l w_l E_l / sum_l w_l     (over styleLayers)
+ * L_tv      = sum over i<H-1, j<W-1, all channels of ((x[i,j]-x[i+1,j])^2 + (x[i,j]-x[i,j+1])^2)^tvPower
+ * L         = contentWeight L_content + styleWeight L_style + tvWeight L_tv
+ *
+ * x is the image in Caffe space (BGR, ImageNet mean removed), NCHW [1,3,height,width].
+ * The reported terms are the weighted contributions, so content + style + tv = loss.
+ */
+export interface ObjectiveSpec {
+  readonly model: ModelName;
+  readonly height: number;
+  readonly width: number;
+  readonly contentLayers: readonly LayerWeight[];
+  readonly styleLayers: readonly LayerWeight[];
+  readonly contentWeight: number;
+  readonly styleWeight: number;
+  readonly tvWeight: number;
+  readonly tvPower: number;
+  readonly normalization: Normalization;
+  readonly pooling: Pooling;
+}
+
+/** Targets fed to the objective graph: content features [1,C,h,w] and style Gram matrices [C,C], by layer. */
+export interface ObjectiveTargets {
+  readonly content: ReadonlyMap<string, Float32Array>;
+  readonly grams: ReadonlyMap<string, Float32Array>;
+}
+
+/** One evaluation's results. Terms are weighted contributions: content + style + tv = loss. */
+export interface Evaluation {
+  readonly loss: number;
+  readonly content: number;
+  readonly style: number;
+  readonly tv: number;
+  readonly grad: Float32Array;
+}
