@@ -51,5 +51,6 @@ export interface Evaluation {
   readonly content: number;
   readonly style: number;
   readonly tv: number;
-  readonly grad: Float32Array;
+  /** d loss / d image, NCHW; float64 only from graphs built in float64 (for gradient checks). */
+  readonly grad: Float32Array | Float64Array;
 }

@@ -1,0 +1,52 @@
+import type { GraphBuilder } from "./GraphBuilder.js";
+import type { Activation } from "./VggGraph.js";
+
+/** A scalar loss term in the graph and its gradient with respect to the tensor it was computed from. */
+export interface Term {
+  readonly value: string;
+  readonly grad: string;
+}
+
+/** G = F F^T with F the activation reshaped to [C, h*w]; no normalisation (that lives in the loss scale). */
+export function gram(g: GraphBuilder, a: Activation): { flat: string; gram: string } {
+  const flat = g.op("Reshape", [a.tensor, g.ints([a.channels, a.height * a.width])]);
+  return { flat, gram: g.op("Gemm", [flat, flat], { transB: 1 }) };
+}
+
+/** scale * sum((F - P)^2); d/dF = 2 scale (F - P). */
+export function contentTerm(g: GraphBuilder, a: Activation, target: string, scale: number): Term {
+  const diff = g.op("Sub", [a.tensor, target]);
+  const value = g.op("Mul", [g.op("ReduceSumSquare", [diff], { keepdims: 0 }), g.scalar(scale)]);
+  return { value, grad: g.op("Mul", [diff, g.scalar(2 * scale)]) };
+}
+
+/** scale * sum((G - A)^2); d/dF = 4 scale (G - A) F, since G is symmetric. */
+export function styleTerm(g: GraphBuilder, a: Activation, targetGram: string, scale: number): Term {
+  const { flat, gram: G } = gram(g, a);
+  const diff = g.op("Sub", [G, targetGram]);
+  const value = g.op("Mul", [g.op("ReduceSumSquare", [diff], { keepdims: 0 }), g.scalar(scale)]);
+  const dFlat = g.op("MatMul", [g.op("Mul", [diff, g.scalar(4 * scale)]), flat]);
+  return { value, grad: g.op("Reshape", [dFlat, g.ints([1, a.channels, a.height, a.width])]) };
+}
+
+/**
+ * The seed's total variation: sum over i<H-1, j<W-1 of (d1^2 + d2^2)^p with d1 = x[i,j]-x[i+1,j],
+ * d2 = x[i,j]-x[i,j+1]. With s = d1^2 + d2^2 and t = 2 p s^(p-1): x[i,j] gets t(d1+d2), x[i+1,j]
+ * gets -t d1 and x[i,j+1] gets -t d2, each placed back with a Pad.
+ */
+export function totalVariationTerm(g: GraphBuilder, image: string, height: number, width: number, power: number, scale: number): Term {
+  const crop = (y0: number, x0: number) => g.op("Slice", [image, g.ints([y0, x0]), g.ints([y0 + height - 1, x0 + width - 1]), g.ints([2, 3])]);
+  const here = crop(0, 0);
+  const d1 = g.op("Sub", [here, crop(1, 0)]);
+  const d2 = g.op("Sub", [here, crop(0, 1)]);
+  const s = g.op("Add", [g.op("Mul", [d1, d1]), g.op("Mul", [d2, d2])]);
+  const value = g.op("Mul", [g.op("ReduceSum", [g.op("Pow", [s, g.scalar(power)])], { keepdims: 0 }), g.scalar(scale)]);
+  const t = g.op("Mul", [g.op("Pow", [s, g.scalar(power - 1)]), g.scalar(2 * power * scale)]);
+  const td1 = g.op("Mul", [t, d1]);
+  const td2 = g.op("Mul", [t, d2]);
+  // Pads are [top, left, bottom, right] on the H and W axes of NCHW.
+  const place = (v: string, top: number, left: number) =>
+    g.op("Pad", [v, g.ints([0, 0, top, left, 0, 0, 1 - top, 1 - left]), g.scalar(0)]);
+  const grad = g.op("Sub", [g.op("Sub", [place(g.op("Add", [td1, td2]), 0, 0), place(td1, 1, 0)]), place(td2, 0, 1)]);
+  return { value, grad };
+}

@@ -1,0 +1,75 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ObjectiveSession, TargetExtractor } from "../src/engine/ObjectiveSession.js";
+import type { ObjectiveSpec, ObjectiveTargets } from "../src/graph/ObjectiveSpec.js";
+import { randomImage, randomVggWeights } from "./helpers/randomWeights.js";
+
+// The hand-derived backward pass against central finite differences, in float64 on tiny images.
+const weights = randomVggWeights("vgg16", 11, "block3_conv1");
+const contentLayers = [{ layer: "block2_conv2", weight: 1 }];
+const styleLayers = [
+  { layer: "block1_conv2", weight: 1 },
+  { layer: "block2_conv1", weight: 2 },
+  { layer: "block3_conv1", weight: 1 },
+];
+
+async function targetsFor(spec: ObjectiveSpec): Promise<ObjectiveTargets> {
+  const layers = { content: contentLayers.map((l) => l.layer), style: styleLayers.map((l) => l.layer) };
+  const extractor = await TargetExtractor.create(spec.model, weights, spec.pooling, spec, layers);
+  const content = await extractor.extract(randomImage(spec.height, spec.width, 2));
+  const style = await extractor.extract(randomImage(spec.height, spec.width, 3));
+  await extractor.release();
+  return { content: content.content, grams: style.grams };
+}
+
+async function worstRelativeError(spec: ObjectiveSpec, samples: number): Promise<number> {
+  const session = await ObjectiveSession.create(spec, weights, {}, "float64");
+  session.setTargets(await targetsFor(spec));
+  const x = Float64Array.from(randomImage(spec.height, spec.width, 4));
+  const { grad } = await session.evaluate(x);
+  let worst = 0;
+  const h = 1e-3;
+  for (let k = 0; k < samples; k++) {
+    const i = (k * 7919 + 13) % x.length;
+    const plus = x.slice();
+    const minus = x.slice();
+    plus[i] += h;
+    minus[i] -= h;
+    const fd = ((await session.evaluate(plus)).loss - (await session.evaluate(minus)).loss) / (2 * h);
+    worst = Math.max(worst, Math.abs(fd - grad[i]) / Math.max(Math.abs(fd), Math.abs(grad[i]), 1e-9));
+  }
+  await session.release();
+  return worst;
+}
+
+const base: ObjectiveSpec = {
+  model: "vgg16",
+  height: 12,
+  width: 16,
+  contentLayers,
+  styleLayers,
+  contentWeight: 1,
+  styleWeight: 1,
+  tvWeight: 1,
+  tvPower: 1.25,
+  normalization: "seed",
+  pooling: "max",
+};
+
+const cases: [string, Partial<ObjectiveSpec>][] = [
+  ["content term alone", { styleWeight: 0, tvWeight: 0 }],
+  ["style term alone, seed normalisation", { contentWeight: 0, tvWeight: 0 }],
+  ["style term alone, gatys normalisation", { contentWeight: 0, tvWeight: 0, normalization: "gatys" }],
+  ["total variation alone, power 1.25", { contentWeight: 0, styleWeight: 0 }],
+  ["total variation alone, power 2", { contentWeight: 0, styleWeight: 0, tvPower: 2 }],
+  ["all terms, average pooling", { pooling: "avg", normalization: "gatys", styleWeight: 1e4 }],
+  ["all terms, odd size 13x17, max pooling", { height: 13, width: 17, styleWeight: 1e4 }],
+  ["all terms, odd size 13x17, average pooling", { height: 13, width: 17, pooling: "avg", styleWeight: 1e4 }],
+];
+
+for (const [name, change] of cases) {
+  test(`gradient matches central differences: ${name}`, async () => {
+    const worst = await worstRelativeError({ ...base, ...change }, 24);
+    assert.ok(worst < 1e-3, `worst relative error ${worst}`);
+  });
+}
