@@ -1,0 +1,109 @@
+import { PasticheError } from "../errors.js";
+
+/** The loss and its gradient at x. Must not modify x. */
+export type Objective = (x: Float64Array) => Promise<{ value: number; grad: Float64Array }>;
+
+/** Why `minimize` returned. */
+export type StopReason =
+  /** max|g_i| <= pgtol. */
+  | "converged-pgtol"
+  /** The relative reduction of f in the last iteration was <= factr * machine epsilon. */
+  | "converged-factr"
+  /** The evaluation budget (maxfun, or Adam's steps) is used up. */
+  | "maxfun"
+  | "maxiter"
+  /** The line search found no acceptable step even along the steepest descent. */
+  | "line-search-failed"
+  /** The signal was aborted after at least one evaluation. */
+  | "aborted";
+
+export interface MinimizeResult {
+  /** The point with the lowest value evaluated during this call, with its value and gradient. */
+  x: Float64Array;
+  value: number;
+  grad: Float64Array;
+  /** Objective evaluations made by this call. */
+  evaluations: number;
+  /** Accepted steps (L-BFGS) or parameter updates (Adam). */
+  iterations: number;
+  reason: StopReason;
+}
+
+/**
+ * What the pipeline needs from an optimiser: improve x0 within the optimiser's budget.
+ *
+ * Abort: the signal is checked before every evaluation. Once something has been evaluated the call
+ * returns its best point with reason "aborted"; if the signal was already aborted before the first
+ * evaluation there is no point to return and it throws PasticheError("CANCELLED").
+ * A non-finite value or gradient throws PasticheError("LOSS_NOT_FINITE"); the caller keeps x0.
+ */
+export interface Optimizer {
+  minimize(f: Objective, x0: Float64Array): Promise<MinimizeResult>;
+}
+
+export interface Evaluation {
+  x: Float64Array;
+  value: number;
+  grad: Float64Array;
+}
+
+/**
+ * Counts evaluations against a budget, checks they are finite and keeps the best one, so that every
+ * way out of an optimiser returns a point that was actually evaluated.
+ */
+export class EvaluationLog {
+  evaluations = 0;
+  private best: Evaluation | undefined;
+
+  constructor(
+    private readonly f: Objective,
+    private readonly maxfun: number,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  /** Why no further evaluation may be made, if that is so. */
+  blocked(): "aborted" | "maxfun" | undefined {
+    if (this.signal?.aborted) return "aborted";
+    if (this.evaluations >= this.maxfun) return "maxfun";
+    return undefined;
+  }
+
+  /** Evaluates f at x, which the log then owns: the caller must not modify it afterwards. */
+  async evaluate(x: Float64Array): Promise<Evaluation> {
+    const out = await this.f(x);
+    this.evaluations++;
+    if (out.grad.length !== x.length) {
+      throw new Error(`objective returned a gradient of length ${out.grad.length} for ${x.length} variables`);
+    }
+    if (!Number.isFinite(out.value) || !out.grad.every(Number.isFinite)) {
+      throw new PasticheError(
+        "LOSS_NOT_FINITE",
+        `the loss or its gradient is not finite at evaluation ${this.evaluations} (loss ${out.value})`,
+      );
+    }
+    // Copied because objectives backed by a session may reuse their output buffer.
+    const e: Evaluation = { x, value: out.value, grad: new Float64Array(out.grad) };
+    if (this.best === undefined || e.value < this.best.value) this.best = e;
+    return e;
+  }
+
+  result(reason: StopReason, iterations: number): MinimizeResult {
+    if (this.best === undefined) {
+      throw new PasticheError("CANCELLED", "cancelled before the first evaluation");
+    }
+    const { x, value, grad } = this.best;
+    return { x, value, grad, evaluations: this.evaluations, iterations, reason };
+  }
+}
+
+export function dot(a: Float64Array, b: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+export function maxAbs(a: Float64Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
+}
