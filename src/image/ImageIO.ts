@@ -80,7 +80,7 @@ export async function readImage(
 }
 
 function describeInput(input: string | Buffer, label: string | undefined): string {
-  const what = typeof input === "string" ? `"${input}"` : "the uploaded image";
+  const what = typeof input === "string" ? `"${input}"` : "the image data";
   return label ? `${label} (${what})` : what;
 }
 
@@ -244,7 +244,8 @@ export async function writeImageAtomic(path: string, img: RgbImage): Promise<voi
     }
     await rename(temp, target);
   } catch (e) {
-    await rm(temp, { force: true });
+    // Best effort: when the folder itself is the problem the cleanup fails too, and the first error is the one to report.
+    await rm(temp, { force: true }).catch(() => undefined);
     throw outputError(path, errnoCode(e), e);
   }
 }
