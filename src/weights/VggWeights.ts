@@ -12,6 +12,14 @@ export interface ConvParams {
 export interface VggWeights {
   readonly model: ModelName;
   readonly layers: ReadonlyMap<string, ConvParams>;
-  /** Where they came from, for reports: a file path and its md5. */
-  readonly source: { readonly path: string; readonly md5: string; readonly catalogued: boolean };
+  /**
+   * Where they came from, for reports: a file path, its md5, whether that is the catalogue's file,
+   * and a note for the user when it is not.
+   */
+  readonly source: {
+    readonly path: string;
+    readonly md5: string;
+    readonly catalogued: boolean;
+    readonly note?: string;
+  };
 }

@@ -1,0 +1,276 @@
+import { createHash } from "node:crypto";
+import { createReadStream, type Stats } from "node:fs";
+import * as fsp from "node:fs/promises";
+import { homedir } from "node:os";
+import path from "node:path";
+import { PasticheError } from "../errors.js";
+import type { ModelName } from "../model/VggArchitecture.js";
+import { WEIGHT_CATALOGUE, type CatalogueEntry } from "./WeightCatalogue.js";
+
+/** Called for every chunk received; `received` includes bytes resumed from an earlier run. */
+export type DownloadProgress = (received: number, total: number) => void;
+
+export interface ResolveWeightsOptions {
+  model: ModelName;
+  /** A local file (--weights): used as is, never downloaded, replaced or deleted. */
+  weights?: string;
+  /** Defaults to weightsCacheDir(). */
+  cacheDir?: string;
+  /** Defaults to WEIGHT_CATALOGUE[model]; tests point it at a local server. */
+  entry?: CatalogueEntry;
+  onProgress?: DownloadProgress;
+  signal?: AbortSignal;
+}
+
+export interface ResolvedWeights {
+  readonly path: string;
+  readonly md5: string;
+  /** True when the file is byte-identical to the catalogue's. */
+  readonly catalogued: boolean;
+  /** True when this call fetched (part of) the file. */
+  readonly downloaded: boolean;
+  /** Information for the user, e.g. that a local file is not the catalogued one. */
+  readonly note?: string;
+}
+
+/** PASTICHE_CACHE, else $XDG_CACHE_HOME/pastiche, else ~/.cache/pastiche. */
+export function weightsCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.PASTICHE_CACHE) return path.resolve(env.PASTICHE_CACHE);
+  // The XDG spec says a relative XDG_CACHE_HOME is invalid and must be ignored.
+  const xdg = env.XDG_CACHE_HOME;
+  if (xdg && path.isAbsolute(xdg)) return path.join(xdg, "pastiche");
+  return path.join(env.HOME || homedir(), ".cache", "pastiche");
+}
+
+/** Where the catalogue file for `model` is (or will be) cached. */
+export function cachedWeightsPath(model: ModelName, dir: string = weightsCacheDir()): string {
+  return path.join(dir, WEIGHT_CATALOGUE[model].fileName);
+}
+
+export async function md5File(file: string): Promise<string> {
+  const hash = createHash("md5");
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/**
+ * Finds the weights file for a model: the user's file as given, else the cached catalogue file,
+ * downloading (or resuming) it first if it is missing or fails its size/md5 check.
+ */
+export async function resolveWeights(options: ResolveWeightsOptions): Promise<ResolvedWeights> {
+  const entry = options.entry ?? WEIGHT_CATALOGUE[options.model];
+  if (options.weights !== undefined) return localWeights(options.weights, entry);
+  const target = path.join(options.cacheDir ?? weightsCacheDir(), entry.fileName);
+  if (await cachedFileIsValid(target, entry)) {
+    return { path: target, md5: entry.md5, catalogued: true, downloaded: false };
+  }
+  await download(entry, target, options.onProgress, options.signal);
+  return { path: target, md5: entry.md5, catalogued: true, downloaded: true };
+}
+
+async function localWeights(file: string, entry: CatalogueEntry): Promise<ResolvedWeights> {
+  const abs = path.resolve(file);
+  const st = await fsp.stat(abs).catch((e: NodeJS.ErrnoException) => {
+    const why = e.code === "ENOENT" ? "not found" : `cannot be read (${e.code ?? e.message})`;
+    throw new PasticheError("WEIGHTS_MISSING", `Weights file ${why}: ${abs}`, { cause: e });
+  });
+  if (!st.isFile()) throw new PasticheError("WEIGHTS_MISSING", `Weights path is not a file: ${abs}`);
+  const md5 = await md5File(abs);
+  if (md5 === entry.md5) return { path: abs, md5, catalogued: true, downloaded: false };
+  return {
+    path: abs,
+    md5,
+    catalogued: false,
+    downloaded: false,
+    note:
+      `${abs} (md5 ${md5}) is not the catalogued ${entry.model} file ` +
+      `${entry.fileName} (md5 ${entry.md5}); using it as given.`,
+  };
+}
+
+// Hashing 80 MB takes ~0.25 s on an idle core and more on a busy one, so a verified file is
+// remembered by a stamp of its size and mtime instead of being re-hashed on every run.
+interface Stamp {
+  size: number;
+  mtimeMs: number;
+  md5: string;
+}
+
+const stampPath = (target: string) => `${target}.verified`;
+
+async function stampMatches(target: string, st: Stats, md5: string): Promise<boolean> {
+  try {
+    const stamp = JSON.parse(await fsp.readFile(stampPath(target), "utf8")) as Partial<Stamp>;
+    return stamp.size === st.size && stamp.mtimeMs === st.mtimeMs && stamp.md5 === md5;
+  } catch {
+    return false; // missing or garbled stamp: hash instead
+  }
+}
+
+async function writeStamp(target: string, md5: string): Promise<void> {
+  const st = await fsp.stat(target);
+  const stamp: Stamp = { size: st.size, mtimeMs: st.mtimeMs, md5 };
+  // Best effort: without a stamp the next run just hashes the file again.
+  await fsp.writeFile(stampPath(target), JSON.stringify(stamp)).catch(() => undefined);
+}
+
+async function statOrNull(file: string): Promise<Stats | null> {
+  return fsp.stat(file).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT") return null;
+    throw e;
+  });
+}
+
+/** True if `target` is the catalogue file; a wrong file is deleted so that it is fetched again. */
+async function cachedFileIsValid(target: string, entry: CatalogueEntry): Promise<boolean> {
+  const st = await statOrNull(target);
+  if (!st) return false;
+  if (st.size === entry.size) {
+    if (await stampMatches(target, st, entry.md5)) return true;
+    if ((await md5File(target)) === entry.md5) {
+      await writeStamp(target, entry.md5);
+      return true;
+    }
+  }
+  await fsp.rm(target, { force: true });
+  await fsp.rm(stampPath(target), { force: true });
+  return false;
+}
+
+function howToFix(entry: CatalogueEntry, target: string): string {
+  return (
+    `Download ${entry.url} yourself (${entry.size} bytes, md5 ${entry.md5}) and put it at ${target}, ` +
+    `or pass a local weights file with --weights FILE.`
+  );
+}
+
+function describeFailure(e: unknown): string {
+  // fetch() reports "fetch failed" and keeps the useful part (ECONNREFUSED, ENOTFOUND...) in `cause`.
+  const cause = e instanceof Error && e.cause instanceof Error ? e.cause : e;
+  if (cause instanceof Error) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    return code && !cause.message.includes(code) ? `${code}: ${cause.message}` : cause.message;
+  }
+  return String(cause);
+}
+
+function transferError(
+  entry: CatalogueEntry,
+  target: string,
+  e: unknown,
+  signal?: AbortSignal,
+  keptPart?: string,
+): PasticheError {
+  if (signal?.aborted) return new PasticheError("CANCELLED", "Weights download cancelled", { cause: e });
+  const resume = keptPart ? ` The bytes received so far are kept in ${keptPart}; running again resumes.` : "";
+  return new PasticheError(
+    "WEIGHTS_DOWNLOAD",
+    `Could not download the ${entry.model} weights from ${entry.url} (${describeFailure(e)}).${resume} ` +
+      howToFix(entry, target),
+    { cause: e },
+  );
+}
+
+async function download(
+  entry: CatalogueEntry,
+  target: string,
+  onProgress: DownloadProgress | undefined,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const dir = path.dirname(target);
+  await fsp.mkdir(dir, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
+    throw new PasticheError(
+      "WEIGHTS_DOWNLOAD",
+      `Cannot create the weights cache directory ${dir} (${e.code ?? e.message}). ` +
+        `Set PASTICHE_CACHE to a writable directory, or pass a local weights file with --weights FILE.`,
+      { cause: e },
+    );
+  });
+  const part = `${target}.part`;
+  for (let attempt = 1; ; attempt++) {
+    const resumed = await fetchInto(entry, part, target, onProgress, signal);
+    const problem = await checkFile(part, entry);
+    if (!problem) break;
+    await fsp.rm(part, { force: true });
+    // A resumed file may have been spoiled by an earlier run: one fresh attempt settles it.
+    if (!resumed || attempt > 1) {
+      throw new PasticheError(
+        "WEIGHTS_DOWNLOAD",
+        `The file downloaded from ${entry.url} is not the expected one (${problem}); it was deleted. ` +
+          howToFix(entry, target),
+      );
+    }
+  }
+  await fsp.rename(part, target);
+  await writeStamp(target, entry.md5);
+}
+
+async function checkFile(file: string, entry: CatalogueEntry): Promise<string | null> {
+  const { size } = await fsp.stat(file);
+  if (size !== entry.size) return `${size} bytes instead of ${entry.size}`;
+  const md5 = await md5File(file);
+  return md5 === entry.md5 ? null : `md5 ${md5} instead of ${entry.md5}`;
+}
+
+/** Appends the rest of the file to `part`; returns whether earlier bytes were kept (a resume). */
+async function fetchInto(
+  entry: CatalogueEntry,
+  part: string,
+  target: string,
+  onProgress: DownloadProgress | undefined,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
+  let offset = (await statOrNull(part))?.size ?? 0;
+  if (offset > entry.size) {
+    await fsp.rm(part);
+    offset = 0;
+  }
+  // A complete part left by a run that died before the rename: the caller verifies it.
+  if (offset === entry.size) return true;
+
+  let res: Response;
+  try {
+    res = await fetch(entry.url, { headers: offset > 0 ? { range: `bytes=${offset}-` } : {}, signal });
+  } catch (e) {
+    throw transferError(entry, target, e, signal);
+  }
+  if (offset > 0 && res.status === 200) {
+    offset = 0; // the server ignored the Range header and sends the whole file
+  } else if (offset > 0 && (res.status === 416 || (res.status === 206 && rangeStart(res) !== offset))) {
+    // The server cannot continue where we stopped: start over.
+    await res.body?.cancel();
+    await fsp.rm(part, { force: true });
+    return fetchInto(entry, part, target, onProgress, signal);
+  }
+  if (!res.ok || !res.body) {
+    await res.body?.cancel();
+    throw transferError(entry, target, new Error(`HTTP ${res.status} ${res.statusText}`), signal);
+  }
+
+  const file = await fsp.open(part, offset > 0 ? "a" : "w");
+  let received = offset;
+  let oversized = false;
+  try {
+    for await (const chunk of res.body) {
+      received += chunk.byteLength;
+      // Never let a misbehaving server fill the disk.
+      if (received > entry.size) {
+        oversized = true;
+        throw new Error(`the server sent more than the expected ${entry.size} bytes`);
+      }
+      await file.write(chunk);
+      onProgress?.(received, entry.size);
+    }
+  } catch (e) {
+    await file.close();
+    if (oversized) await fsp.rm(part, { force: true });
+    throw transferError(entry, target, e, signal, oversized ? undefined : part);
+  }
+  await file.close();
+  return offset > 0;
+}
+
+function rangeStart(res: Response): number | null {
+  const m = /^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "");
+  return m ? Number(m[1]) : null;
+}
