@@ -204,6 +204,31 @@ test("a non-finite value or gradient is rejected with LOSS_NOT_FINITE", async ()
   }
 });
 
+test("a failed line search forgets the history, retries along -g, then gives up", async () => {
+  // sum (i+1) x_i^2 whose gradient turns into a lie (wrong sign) after the first evaluation, so
+  // after one accepted step no step along the claimed descent direction lowers f.
+  let calls = 0;
+  const rec = recorded((x) => {
+    calls++;
+    let value = 0;
+    const grad = new Float64Array(x.length);
+    for (let i = 0; i < x.length; i++) {
+      value += (i + 1) * x[i] * x[i];
+      grad[i] = (calls === 1 ? 2 : -2) * (i + 1) * x[i];
+    }
+    return { value, grad };
+  });
+  const r = await new Lbfgs().minimize(rec.objective, new Float64Array([1, 1, 1]));
+  assert.equal(r.reason, "line-search-failed");
+  assert.equal(r.iterations, 1);
+  // 2 evaluations for the first step, 20 in the quasi-Newton search, 20 in the steepest-descent retry.
+  assert.equal(r.evaluations, 42);
+  assert.equal(r.value, Math.min(...rec.values));
+  const x1 = rec.points[1];
+  const retryStart = x1.map((xi, i) => xi + 2 * (i + 1) * xi); // x1 - g1 with the lying g1
+  for (let i = 0; i < 3; i++) assert.ok(Math.abs(rec.points[22][i] - retryStart[i]) < 1e-15);
+});
+
 test("invalid options are refused", () => {
   assert.throws(() => new Lbfgs({ history: 0 }), RangeError);
   assert.throws(() => new Lbfgs({ maxfun: 2.5 }), RangeError);
