@@ -214,6 +214,7 @@ describe("readImage: refusals name the file and the fix", () => {
     const png = await encodeImage(solid(20, 10, [1, 2, 3]), "png");
     await rejectsWith(readImage(png, { maxPixels: 199 }), "INPUT_TOO_LARGE", "20x10");
     assert.equal((await readImage(png, { maxPixels: 200 })).width, 20);
+    await rejectsWith(readImage(png, { maxPixels: 0 }), "BAD_OPTION", "--max-input-pixels");
   });
 });
 

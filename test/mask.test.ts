@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -59,6 +59,7 @@ test("maxColors sets the limit", async () => {
   const png = await maskPng(8, 8, (x, y) => threeRegions(x, y, 8));
   await rejectsWith(readMask(png, 8, 8, { maxColors: 2 }), "BAD_OPTION", "more than 2");
   assert.equal((await readMask(png, 8, 8, { maxColors: 3 })).colors.length, 3);
+  await rejectsWith(readMask(png, 8, 8, { maxColors: 300 }), "BAD_OPTION", "1 to 256");
 });
 
 test("a region lost in scaling and a stretched mask are reported in notes", async () => {
@@ -79,11 +80,14 @@ test("transparent areas count as white, like any image", async () => {
   assert.deepEqual([...mask.labels], [0, 1]);
 });
 
-test("reading errors name the mask; a bad target size is a BAD_OPTION", async () => {
+test("errors name the mask and its file; a bad target size is a BAD_OPTION", async () => {
   const dir = await mkdtemp(join(tmpdir(), "pastiche-mask-"));
   try {
     const missing = join(dir, "regions.png");
     await rejectsWith(readMask(missing, 4, 4), "INPUT_MISSING", "the mask", missing);
+    const gradient = join(dir, "gradient.png");
+    await writeFile(gradient, await maskPng(32, 1, (x) => [8 * x, 0, 0]));
+    await rejectsWith(readMask(gradient, 4, 4, { label: "mask 1" }), "BAD_OPTION", "mask 1", gradient, "anti-aliased");
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -34,7 +34,10 @@ export async function readImage(
   options: ReadImageOptions = {},
 ): Promise<RgbImage & { notes: string[] }> {
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
-  const name = describeInput(input, options.label);
+  if (!Number.isSafeInteger(maxPixels) || maxPixels < 1) {
+    throw new PasticheError("BAD_OPTION", `--max-input-pixels must be a whole number >= 1, got ${maxPixels}`);
+  }
+  const name = describeImage(input, options.label);
   if (typeof input === "string") {
     await checkInputFile(input, name);
   } else if (input.length === 0) {
@@ -79,7 +82,8 @@ export async function readImage(
   return { width: info.width, height: info.height, data: asUint8(data), notes };
 }
 
-function describeInput(input: string | Buffer, label: string | undefined): string {
+/** How messages name an image: its label and, for files, the path. */
+export function describeImage(input: string | Buffer, label: string | undefined): string {
   const what = typeof input === "string" ? `"${input}"` : "the image data";
   return label ? `${label} (${what})` : what;
 }

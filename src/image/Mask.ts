@@ -1,5 +1,5 @@
 import { PasticheError } from "../errors.js";
-import { readImage, resizeTo, type ReadImageOptions, type RgbImage } from "./ImageIO.js";
+import { describeImage, readImage, resizeTo, type ReadImageOptions, type RgbImage } from "./ImageIO.js";
 
 export interface MaskOptions extends ReadImageOptions {
   /** More distinct colours than this is taken for an anti-aliased or lossy mask (default 16). */
@@ -28,6 +28,10 @@ export async function readMask(
 ): Promise<Mask> {
   const label = options.label ?? "the mask";
   const maxColors = options.maxColors ?? DEFAULT_MAX_MASK_COLORS;
+  // Labels are bytes.
+  if (!Number.isInteger(maxColors) || maxColors < 1 || maxColors > 256) {
+    throw new PasticheError("BAD_OPTION", `The mask colour limit must be a whole number from 1 to 256, got ${maxColors}`);
+  }
   const source = await readImage(input, { ...options, label });
   const notes = [...source.notes];
 
@@ -36,7 +40,7 @@ export async function readMask(
   if (sourceColors > maxColors) {
     throw new PasticheError(
       "BAD_OPTION",
-      `${label} has more than ${maxColors} distinct colours: it is probably anti-aliased ` +
+      `${describeImage(input, label)} has more than ${maxColors} distinct colours: it is probably anti-aliased ` +
         `or saved as JPEG. Paint it with hard-edged flat colours (antialiasing off) and save it as PNG`,
     );
   }
