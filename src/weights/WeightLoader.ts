@@ -5,7 +5,7 @@ import { PasticheError } from "../errors.js";
 import { MODEL_NAMES, convLayers, vggLayers, type ConvLayer, type ModelName } from "../model/VggArchitecture.js";
 import { WEIGHT_CATALOGUE } from "./WeightCatalogue.js";
 import type { ConvParams, VggWeights } from "./VggWeights.js";
-import { md5File, resolveWeights, type ResolveWeightsOptions } from "./WeightStore.js";
+import { resolveWeights, type ResolveWeightsOptions } from "./WeightStore.js";
 
 export interface LoadWeightsOptions {
   /**
@@ -52,7 +52,8 @@ export async function loadVggWeights(
     throw new PasticheError("WEIGHTS_MISSING", `Weights file not found: ${abs} (${e.code ?? e.message})`, { cause: e });
   });
   if (!st.isFile()) throw new PasticheError("WEIGHTS_MISSING", `Weights path is not a file: ${abs}`);
-  const source = options.source ?? (await describeSource(abs, model));
+  // As a local file: hashed and compared with the catalogue.
+  const source = options.source ?? (await resolveWeights({ model, weights: abs }));
 
   const h5 = await openH5(abs, model);
   try {
@@ -67,13 +68,6 @@ export async function loadVggWeights(
   } finally {
     h5.close();
   }
-}
-
-async function describeSource(file: string, model: ModelName): Promise<LoadWeightsOptions["source"] & object> {
-  const md5 = await md5File(file);
-  const entry = WEIGHT_CATALOGUE[model];
-  if (md5 === entry.md5) return { md5, catalogued: true };
-  return { md5, catalogued: false, note: `${file} (md5 ${md5}) is not the catalogued ${model} file (md5 ${entry.md5}).` };
 }
 
 const upper = (model: ModelName) => model.toUpperCase();
@@ -178,10 +172,9 @@ function checkLayout(h5: H5File, file: string, model: ModelName, needed: number)
 }
 
 /** Keras names them <layer>_W_1:0 / <layer>_b_1:0 (older) or kernel:0 / bias:0 (newer), kernel first. */
-function kernelAndBias(names: string[]): [string, string] {
+function kernelAndBias(names: [string, string]): [string, string] {
   const kernel = names.find((n) => /(_W|kernel)(_\d+)?:\d+$/.test(n)) ?? names[0];
-  const bias = names.find((n) => n !== kernel && /(_b|bias)(_\d+)?:\d+$/.test(n)) ?? names[1];
-  return [kernel, bias];
+  return [kernel, names[0] === kernel ? names[1] : names[0]];
 }
 
 function readLayer(h5: H5File, file: string, model: ModelName, layer: ConvLayer): ConvParams {
@@ -194,7 +187,7 @@ function readLayer(h5: H5File, file: string, model: ModelName, layer: ConvLayer)
       defaultFix(model),
     );
   }
-  const [kernelName, biasName] = kernelAndBias(names);
+  const [kernelName, biasName] = kernelAndBias([names[0], names[1]]);
   const { inChannels, outChannels } = layer;
   return {
     kernel: readTensor(group, kernelName, [3, 3, inChannels, outChannels], file, model, layer.name),

@@ -61,11 +61,29 @@ export async function resolveWeights(options: ResolveWeightsOptions): Promise<Re
   const entry = options.entry ?? WEIGHT_CATALOGUE[options.model];
   if (options.weights !== undefined) return localWeights(options.weights, entry);
   const target = path.join(options.cacheDir ?? weightsCacheDir(), entry.fileName);
-  if (await cachedFileIsValid(target, entry)) {
-    return { path: target, md5: entry.md5, catalogued: true, downloaded: false };
+  // Concurrent callers in one process (the web server) share one check and one download rather
+  // than appending to the same .part; they get the first caller's progress and cancellation.
+  let pending = inFlight.get(target);
+  if (!pending) {
+    pending = ensureCached(entry, target, options.onProgress, options.signal).finally(() => inFlight.delete(target));
+    inFlight.set(target, pending);
   }
-  await download(entry, target, options.onProgress, options.signal);
-  return { path: target, md5: entry.md5, catalogued: true, downloaded: true };
+  const downloaded = await pending;
+  return { path: target, md5: entry.md5, catalogued: true, downloaded };
+}
+
+/** Cache path -> whether the pending check had to download. */
+const inFlight = new Map<string, Promise<boolean>>();
+
+async function ensureCached(
+  entry: CatalogueEntry,
+  target: string,
+  onProgress: DownloadProgress | undefined,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
+  if (await cachedFileIsValid(target, entry)) return false;
+  await download(entry, target, onProgress, signal);
+  return true;
 }
 
 async function localWeights(file: string, entry: CatalogueEntry): Promise<ResolvedWeights> {

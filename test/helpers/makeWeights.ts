@@ -31,6 +31,8 @@ export interface RandomWeightsOptions {
   /** Write only the layers up to this one (a conv or pool name, inclusive). Default: all. */
   upTo?: string;
   defect?: WeightsDefect;
+  /** Dataset names are <layer>_W<suffix> and <layer>_b<suffix>; Keras writes "_1:0" (default). */
+  weightSuffix?: string;
 }
 
 /** The tensors as written (kernel HWIO [3,3,in,out], bias [out]), keyed by layer name. */
@@ -99,14 +101,15 @@ export async function writeRandomVggH5(file: string, model: ModelName, options: 
       const kernel = normals(shape.reduce((a, b) => a * b, 1), Math.sqrt(2 / (9 * inChannels)), rand);
       const bias = normals(outChannels, 0.01, rand);
       if (hit === "nonFinite") bias[0] = Number.NaN;
-      group.create_attribute("weight_names", [`${name}_W_1:0`, `${name}_b_1:0`]);
+      const suffix = options.weightSuffix ?? "_1:0";
+      group.create_attribute("weight_names", [`${name}_W${suffix}`, `${name}_b${suffix}`]);
       group.create_dataset({
-        name: `${name}_W_1:0`,
+        name: `${name}_W${suffix}`,
         data: hit === "wrongDtype" ? Float64Array.from(kernel) : kernel,
         shape,
         dtype: hit === "wrongDtype" ? "<d" : "<f",
       });
-      group.create_dataset({ name: `${name}_b_1:0`, data: bias, shape: [outChannels], dtype: "<f" });
+      group.create_dataset({ name: `${name}_b${suffix}`, data: bias, shape: [outChannels], dtype: "<f" });
       written.set(name, { kernel, bias });
     }
   } finally {
