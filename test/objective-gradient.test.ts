@@ -65,6 +65,8 @@ const cases: [string, Partial<ObjectiveSpec>][] = [
   ["all terms, average pooling", { pooling: "avg", normalization: "gatys", styleWeight: 1e4 }],
   ["all terms, odd size 13x17, max pooling", { height: 13, width: 17, styleWeight: 1e4 }],
   ["all terms, odd size 13x17, average pooling", { height: 13, width: 17, pooling: "avg", styleWeight: 1e4 }],
+  // 37x53 pools to 18x26 then 9x13: odd sizes on both sides of a pooling.
+  ["all terms, odd size 37x53, max pooling", { height: 37, width: 53, styleWeight: 1e4 }],
 ];
 
 for (const [name, change] of cases) {
