@@ -75,3 +75,29 @@ for (const [name, change] of cases) {
     assert.ok(worst < 1e-3, `worst relative error ${worst}`);
   });
 }
+
+// The float32 graph uses ORT's Conv, AveragePool and MaxUnpool where the float64 one lowers them;
+// at an odd size both must agree with each other (and so with the finite differences above).
+for (const pooling of ["max", "avg"] as const) {
+  test(`float32 graph agrees with the float64 graph at 37x53, ${pooling} pooling`, async () => {
+    const spec: ObjectiveSpec = { ...base, height: 37, width: 53, pooling, styleWeight: 1e4 };
+    const targets = await targetsFor(spec);
+    const x = randomImage(spec.height, spec.width, 4);
+    const results = [];
+    for (const floatType of ["float32", "float64"] as const) {
+      const session = await ObjectiveSession.create(spec, weights, {}, floatType);
+      session.setTargets(targets);
+      results.push(await session.evaluate(floatType === "float32" ? x : Float64Array.from(x)));
+      await session.release();
+    }
+    const [f32, f64] = results;
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < f64.grad.length; i++) {
+      num += (f32.grad[i] - f64.grad[i]) ** 2;
+      den += f64.grad[i] ** 2;
+    }
+    assert.ok(Math.sqrt(num / den) < 1e-5, `gradient relative L2 ${Math.sqrt(num / den)}`);
+    assert.ok(Math.abs(f32.loss - f64.loss) < 1e-5 * f64.loss, `loss ${f32.loss} vs ${f64.loss}`);
+  });
+}

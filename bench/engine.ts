@@ -1,0 +1,173 @@
+/**
+ * Engine benchmark: seconds per loss+gradient evaluation of the seed objective for VGG16 (generated
+ * weights) and VGG19 (the shared 8-bit file) at 256 and 512 px, with session-creation time, peak
+ * RSS, achieved GFLOP/s and that as a fraction of ORT's large-MatMul rate measured in the same run.
+ *
+ *   npm run bench [-- --json] [-- --sizes 256,512] [-- --threads N] [-- --runs 5]
+ *
+ * Each configuration runs in its own child process so that its peak RSS is its own.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import ort from "onnxruntime-node";
+import { ObjectiveSession } from "../src/engine/ObjectiveSession.js";
+import { GraphBuilder } from "../src/graph/GraphBuilder.js";
+import type { ObjectiveSpec } from "../src/graph/ObjectiveSpec.js";
+import { layersThrough } from "../src/graph/VggGraph.js";
+import { deepestLayer } from "../src/graph/ObjectiveGraph.js";
+import type { ModelName } from "../src/model/VggArchitecture.js";
+import { PRESETS } from "../src/pipeline/Presets.js";
+import { loadVggWeights } from "../src/weights/WeightLoader.js";
+import { writeRandomVggH5 } from "../test/helpers/makeWeights.js";
+
+const SHARED_VGG19 = fileURLToPath(new URL("../../shared/weights/vgg19_notop_8bit.h5", import.meta.url));
+
+interface Row {
+  model: ModelName;
+  size: number;
+  sPerEval: number;
+  sessionS: number;
+  rssMb: number;
+  gflops: number;
+  gemmFraction: number;
+}
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function seedSpec(model: ModelName, size: number): ObjectiveSpec {
+  const p = PRESETS.seed;
+  return { ...p, model, height: size, width: size };
+}
+
+/** Multiply-adds x2 of one evaluation: forward convs, backward-input convs, Gram and its backward. */
+export function flopsPerEvaluation(spec: ObjectiveSpec): number {
+  const styleLayers = new Set(spec.styleLayers.map((l) => l.layer));
+  let h = spec.height;
+  let w = spec.width;
+  let flops = 0;
+  for (const layer of layersThrough(spec.model, deepestLayer(spec.model, [...spec.contentLayers, ...spec.styleLayers]))) {
+    if (layer.kind === "pool") {
+      h = Math.floor(h / 2);
+      w = Math.floor(w / 2);
+      continue;
+    }
+    flops += 2 * 2 * 9 * layer.inChannels * layer.outChannels * h * w;
+    if (styleLayers.has(layer.name)) flops += 2 * 2 * layer.outChannels ** 2 * h * w;
+  }
+  return flops;
+}
+
+async function matmulGflops(threads: number | undefined): Promise<number> {
+  const n = 2048;
+  const g = new GraphBuilder();
+  g.output("c", g.op("MatMul", [g.input("a", [n, n]), g.input("b", [n, n])]), [n, n]);
+  const session = await ort.InferenceSession.create(g.toBytes(), threads ? { intraOpNumThreads: threads } : {});
+  const data = new Float32Array(n * n).map((_, i) => (i % 17) / 17);
+  const feeds = { a: new ort.Tensor("float32", data, [n, n]), b: new ort.Tensor("float32", data, [n, n]) };
+  const times: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    const t = performance.now();
+    await session.run(feeds);
+    if (i >= 2) times.push((performance.now() - t) / 1000);
+  }
+  await session.release();
+  return (2 * n ** 3) / median(times) / 1e9;
+}
+
+/** Child process: one model and size; prints one JSON line. */
+async function measure(model: ModelName, size: number, weightsFile: string, runs: number, threads: number | undefined, gemm: number): Promise<void> {
+  const spec = seedSpec(model, size);
+  const weights = await loadVggWeights(weightsFile, model, { upTo: deepestLayer(model, [...spec.contentLayers, ...spec.styleLayers]) });
+  let t = performance.now();
+  const session = await ObjectiveSession.create(spec, weights, { threads });
+  const sessionS = (performance.now() - t) / 1000;
+  const content = new Map<string, Float32Array>();
+  const grams = new Map<string, Float32Array>();
+  const rand = (n: number) => new Float32Array(n).map(() => Math.random());
+  let h = size;
+  let w = size;
+  for (const layer of layersThrough(model, "block5_conv3")) {
+    if (layer.kind === "pool") {
+      h = Math.floor(h / 2);
+      w = Math.floor(w / 2);
+    } else {
+      if (spec.contentLayers.some((l) => l.layer === layer.name)) content.set(layer.name, rand(layer.outChannels * h * w));
+      if (spec.styleLayers.some((l) => l.layer === layer.name)) grams.set(layer.name, rand(layer.outChannels ** 2));
+    }
+  }
+  session.setTargets({ content, grams });
+  const image = rand(3 * size * size).map((v) => 255 * v - 128);
+  const times: number[] = [];
+  for (let i = 0; i < runs + 2; i++) {
+    t = performance.now();
+    await session.evaluate(image);
+    if (i >= 2) times.push((performance.now() - t) / 1000); // the first runs grow ORT's memory pools
+  }
+  const sPerEval = median(times);
+  const gflops = flopsPerEvaluation(spec) / sPerEval / 1e9;
+  const row: Row = {
+    model,
+    size,
+    sPerEval: round(sPerEval, 3),
+    sessionS: round(sessionS, 2),
+    rssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    gflops: round(gflops, 1),
+    gemmFraction: round(gflops / gemm, 2),
+  };
+  process.stdout.write(JSON.stringify(row) + "\n");
+}
+
+const round = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits;
+
+async function main(): Promise<void> {
+  const threads = arg("--threads") ? Number(arg("--threads")) : undefined;
+  const runs = Number(arg("--runs") ?? 5);
+  if (arg("--child")) {
+    const [model, size, file, gemm] = arg("--child")!.split(",");
+    await measure(model as ModelName, Number(size), file, runs, threads, Number(gemm));
+    return;
+  }
+  const json = process.argv.includes("--json");
+  const sizes = (arg("--sizes") ?? "256,512").split(",").map(Number);
+  const gemm = await matmulGflops(threads);
+  const tmp = await mkdtemp(path.join(os.tmpdir(), "pastiche-bench-"));
+  try {
+    const vgg16 = path.join(tmp, "vgg16-random.h5");
+    await writeRandomVggH5(vgg16, "vgg16", { seed: 1 });
+    const configs: [ModelName, string][] = [["vgg16", vgg16]];
+    if (existsSync(SHARED_VGG19)) configs.push(["vgg19", SHARED_VGG19]);
+    else process.stderr.write(`VGG19 skipped: ${SHARED_VGG19} not found\n`);
+    const self = fileURLToPath(import.meta.url);
+    if (!json) {
+      process.stdout.write(`ORT MatMul 2048^3 rate: ${gemm.toFixed(1)} GFLOP/s; cores: ${os.cpus().length} (${os.cpus()[0]?.model ?? "?"})\n`);
+      process.stdout.write("model  size  s/eval  session s  peak RSS MB  GFLOP/s  fraction of MatMul rate\n");
+    }
+    for (const [model, file] of configs) {
+      for (const size of sizes) {
+        const args = ["--import", "tsx", self, "--child", [model, size, file, gemm].join(","), "--runs", String(runs)];
+        if (threads) args.push("--threads", String(threads));
+        const child = spawnSync(process.execPath, args, { encoding: "utf8" });
+        if (child.status !== 0) throw new Error(`benchmark of ${model} at ${size} failed:\n${child.stderr}`);
+        const row = JSON.parse(child.stdout.trim().split("\n").pop()!) as Row;
+        process.stdout.write(
+          json
+            ? JSON.stringify(row) + "\n"
+            : `${row.model.padEnd(6)} ${String(row.size).padStart(4)}  ${row.sPerEval.toFixed(3).padStart(6)}  ${row.sessionS.toFixed(2).padStart(9)}  ${String(row.rssMb).padStart(11)}  ${row.gflops.toFixed(1).padStart(7)}  ${row.gemmFraction.toFixed(2).padStart(5)}\n`,
+        );
+      }
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+await main();
