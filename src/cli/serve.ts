@@ -1,0 +1,98 @@
+import { PasticheError } from "../errors.js";
+import type { ModelName } from "../model/VggArchitecture.js";
+import { buildServer } from "../server/Server.js";
+
+/** `pastiche serve` options, as the command line gives them (already parsed to numbers). */
+export interface ServeOptions {
+  /** Default 8080; 0 picks a free port. */
+  port?: number;
+  /** Default 127.0.0.1: only this computer can connect. */
+  host?: string;
+  /** Jobs running at once (default 1). */
+  maxJobs?: number;
+  /** Jobs waiting at most (default 8). */
+  maxQueue?: number;
+  /** Memory budget for running jobs in MiB (default 75% of RAM). */
+  memoryBudgetMb?: number;
+  /** Per uploaded file, in MiB (default 20). */
+  maxUploadMb?: number;
+  weights?: string;
+  model?: ModelName;
+  threads?: number;
+  /** Log every request (Fastify's JSON log) to stdout. */
+  verbose?: boolean;
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
+
+/**
+ * Runs the web app until SIGINT or SIGTERM, then cancels the jobs and closes. A second signal
+ * while shutting down exits at once.
+ */
+export async function serve(opts: ServeOptions = {}): Promise<void> {
+  const host = opts.host ?? "127.0.0.1";
+  const port = opts.port ?? 8080;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new PasticheError("BAD_OPTION", `--port must be a whole number from 0 to 65535, got ${opts.port}`);
+  }
+  const app = buildServer({
+    host,
+    maxRunning: opts.maxJobs,
+    maxQueued: opts.maxQueue,
+    memoryBudgetBytes: mib(opts.memoryBudgetMb),
+    maxUploadBytes: mib(opts.maxUploadMb),
+    weights: opts.weights,
+    model: opts.model,
+    threads: opts.threads,
+    logger: opts.verbose ?? false,
+  });
+
+  try {
+    await app.listen({ port, host });
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (code === "EADDRINUSE") {
+      throw new PasticheError("BAD_OPTION", `Port ${port} on ${host} is already in use: choose another with --port`, { cause: e });
+    }
+    if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") {
+      throw new PasticheError("BAD_OPTION", `Cannot listen on "${host}": it is not an address of this computer`, { cause: e });
+    }
+    throw e;
+  }
+
+  const address = app.server.address();
+  const boundPort = typeof address === "object" && address ? address.port : port;
+  const shownHost = host.includes(":") ? `[${host}]` : host;
+  console.log(`Pastiche is running at http://${shownHost}:${boundPort}/  (Ctrl+C to stop)`);
+  if (!LOOPBACK.has(host)) {
+    console.warn(`Warning: listening on ${host}: anyone who can reach this computer can use the server and see its results.`);
+  }
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const stop = (received: NodeJS.Signals) => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      resolve(received);
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+  console.log(`\n${signal}: cancelling jobs and shutting down… (press Ctrl+C again to quit at once)`);
+  const quit = (again: NodeJS.Signals) => process.exit(again === "SIGINT" ? 130 : 143);
+  process.once("SIGINT", quit);
+  process.once("SIGTERM", quit);
+  try {
+    await app.close();
+  } finally {
+    process.off("SIGINT", quit);
+    process.off("SIGTERM", quit);
+  }
+}
+
+function mib(value: number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new PasticheError("BAD_OPTION", `sizes in MiB must be numbers > 0, got ${value}`);
+  }
+  return Math.floor(value * 2 ** 20);
+}

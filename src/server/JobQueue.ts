@@ -1,0 +1,302 @@
+import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
+import { isPasticheError, PasticheError } from "../errors.js";
+import { stylize } from "../pipeline/Stylize.js";
+import type { Preview, Progress, StylizeOptions } from "../pipeline/types.js";
+import { formatBytes } from "./ApiError.js";
+
+export type JobState = "queued" | "running" | "done" | "failed" | "cancelled";
+
+/** What the client asked for, echoed in the status so a page can label the job. */
+export interface JobSummary {
+  preset: string;
+  size: number;
+  strength: number;
+  styles: number;
+}
+
+export interface JobSubmission {
+  /** Everything but the signal, which the queue owns. */
+  options: Omit<StylizeOptions, "signal">;
+  memoryBytes: number;
+  summary: JobSummary;
+}
+
+/** The JSON a client sees for a job. */
+export interface JobStatus {
+  id: string;
+  state: JobState;
+  /** 0 while running, 1 for the next job to start, ...; null once finished. */
+  position: number | null;
+  cancelRequested: boolean;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  memoryBytes: number;
+  request: JobSummary;
+  progress: Progress | null;
+  previewUrl: string | null;
+  resultUrl: string | null;
+  result: { width: number; height: number; finalLoss: number; evaluations: number; seconds: number } | null;
+  error: { code: string; message: string } | null;
+}
+
+interface Job {
+  id: string;
+  state: JobState;
+  submission: JobSubmission;
+  controller: AbortController;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  progress: Progress | null;
+  preview: { png: Buffer; seq: number } | null;
+  result: { png: Buffer; width: number; height: number; finalLoss: number; evaluations: number } | null;
+  error: { code: string; message: string } | null;
+  /**
+   * "status" (JobStatus) when the state or queue position changes, "progress" (Progress),
+   * "preview" (JobStatus, with the new previewUrl), "end" (JobStatus) once finished.
+   */
+  events: EventEmitter;
+  /** Resolves when the job has finished, whichever way. */
+  settled: Promise<void>;
+  settle: () => void;
+}
+
+export interface JobQueueLimits {
+  maxRunning: number;
+  maxQueued: number;
+  memoryBudgetBytes: number;
+  maxHistory: number;
+}
+
+const TERMINAL: ReadonlySet<JobState> = new Set(["done", "failed", "cancelled"]);
+
+/**
+ * Runs jobs first come, first served: at most `maxRunning` at once, and only while their
+ * estimated memory fits the budget together. A job never overtakes an earlier one, so a big
+ * job cannot starve behind a stream of small ones.
+ */
+export class JobQueue {
+  private readonly jobs = new Map<string, Job>();
+  private readonly waiting: Job[] = [];
+  private readonly running = new Set<Job>();
+  private closed = false;
+
+  constructor(private readonly limits: JobQueueLimits) {}
+
+  submit(submission: JobSubmission): JobStatus {
+    if (this.closed) throw new PasticheError("QUEUE_FULL", "The server is shutting down and takes no new jobs");
+    if (submission.memoryBytes > this.limits.memoryBudgetBytes) {
+      // The caller words the refusal for people; this guards the queue against a job that could never start.
+      throw new PasticheError(
+        "TOO_MUCH_MEMORY",
+        `This job needs about ${formatBytes(submission.memoryBytes)}, more than the server's memory budget of ` +
+          `${formatBytes(this.limits.memoryBudgetBytes)}`,
+      );
+    }
+    const wouldWait = this.waiting.length > 0 || !this.canStart(submission.memoryBytes);
+    if (wouldWait && this.waiting.length >= this.limits.maxQueued) {
+      throw new PasticheError(
+        "QUEUE_FULL",
+        `The queue is full (${this.running.size} running, ${this.waiting.length} waiting, at most ` +
+          `${this.limits.maxQueued} may wait): try again when a job has finished`,
+      );
+    }
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    const job: Job = {
+      id: randomUUID(),
+      state: "queued",
+      submission,
+      controller: new AbortController(),
+      createdAt: new Date(),
+      startedAt: null,
+      finishedAt: null,
+      progress: null,
+      preview: null,
+      result: null,
+      error: null,
+      // Every open page showing the job listens; the default cap of 10 would only warn.
+      events: new EventEmitter().setMaxListeners(0),
+      settled,
+      settle,
+    };
+    this.jobs.set(job.id, job);
+    this.waiting.push(job);
+    this.pump();
+    return this.status(job);
+  }
+
+  get(id: string): JobStatus | undefined {
+    const job = this.jobs.get(id);
+    return job && this.status(job);
+  }
+
+  list(): JobStatus[] {
+    return [...this.jobs.values()].map((job) => this.status(job));
+  }
+
+  previewPng(id: string): Buffer | undefined {
+    return this.jobs.get(id)?.preview?.png;
+  }
+
+  resultPng(id: string): Buffer | undefined {
+    return this.jobs.get(id)?.result?.png;
+  }
+
+  /** The job's event source, for streaming; undefined for unknown ids. */
+  events(id: string): EventEmitter | undefined {
+    return this.jobs.get(id)?.events;
+  }
+
+  /**
+   * A waiting job ends at once; a running one is asked to stop and ends within one evaluation;
+   * a finished one is forgotten, freeing its images. Returns the status after the request.
+   */
+  cancel(id: string): JobStatus | undefined {
+    const job = this.jobs.get(id);
+    if (!job) return undefined;
+    if (TERMINAL.has(job.state)) {
+      this.jobs.delete(id);
+      return this.status(job);
+    }
+    if (job.state === "queued") {
+      this.waiting.splice(this.waiting.indexOf(job), 1);
+      this.finish(job, "cancelled", { code: "CANCELLED", message: "Cancelled before it started" });
+      this.announcePositions();
+    } else {
+      job.controller.abort();
+      job.events.emit("status", this.status(job));
+    }
+    return this.status(job);
+  }
+
+  /** Refuses new jobs, cancels all others and waits (at most `timeoutMs`) for running ones to stop. */
+  async close(timeoutMs: number): Promise<void> {
+    this.closed = true;
+    for (const job of [...this.waiting]) this.cancel(job.id);
+    const running = [...this.running];
+    for (const job of running) job.controller.abort();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([Promise.all(running.map((job) => job.settled)), timeout]);
+    clearTimeout(timer);
+  }
+
+  private canStart(memoryBytes: number): boolean {
+    const used = [...this.running].reduce((sum, job) => sum + job.submission.memoryBytes, 0);
+    return this.running.size < this.limits.maxRunning && used + memoryBytes <= this.limits.memoryBudgetBytes;
+  }
+
+  private pump(): void {
+    let started = false;
+    while (this.waiting.length > 0 && this.canStart(this.waiting[0].submission.memoryBytes)) {
+      this.start(this.waiting.shift()!);
+      started = true;
+    }
+    if (started) this.announcePositions();
+  }
+
+  private announcePositions(): void {
+    for (const job of this.waiting) job.events.emit("status", this.status(job));
+  }
+
+  private start(job: Job): void {
+    job.state = "running";
+    job.startedAt = new Date();
+    this.running.add(job);
+    job.events.emit("status", this.status(job));
+    let run;
+    try {
+      run = stylize({ ...job.submission.options, signal: job.controller.signal });
+    } catch (e) {
+      this.ended(job, e);
+      return;
+    }
+    run.on("progress", (p: Progress) => {
+      job.progress = p;
+      job.events.emit("progress", p);
+    });
+    run.on("preview", (p: Preview) => {
+      job.preview = { png: p.png, seq: (job.preview?.seq ?? 0) + 1 };
+      job.events.emit("preview", this.status(job));
+    });
+    run.result.then(
+      (r) => {
+        job.result = {
+          png: r.image,
+          width: r.width,
+          height: r.height,
+          finalLoss: r.finalLoss,
+          evaluations: r.evaluations.length,
+        };
+        this.running.delete(job);
+        this.finish(job, "done", null);
+        this.pump();
+      },
+      (e: unknown) => this.ended(job, e),
+    );
+  }
+
+  private ended(job: Job, e: unknown): void {
+    this.running.delete(job);
+    if (isPasticheError(e) && e.code === "CANCELLED") {
+      this.finish(job, "cancelled", { code: e.code, message: e.message });
+    } else if (isPasticheError(e)) {
+      this.finish(job, "failed", { code: e.code, message: e.message });
+    } else {
+      console.error(`pastiche: job ${job.id} failed unexpectedly:`, e);
+      this.finish(job, "failed", { code: "INTERNAL", message: "The job failed unexpectedly: see the server's log" });
+    }
+    this.pump();
+  }
+
+  private finish(job: Job, state: JobState, error: JobStatus["error"]): void {
+    job.state = state;
+    job.error = error;
+    job.finishedAt = new Date();
+    // The preview is only useful while running; the result replaces it.
+    job.preview = null;
+    job.events.emit("end", this.status(job));
+    job.events.removeAllListeners();
+    job.settle();
+    this.forgetOldJobs();
+  }
+
+  private forgetOldJobs(): void {
+    const finished = [...this.jobs.values()].filter((job) => TERMINAL.has(job.state));
+    for (const job of finished.slice(0, Math.max(0, finished.length - this.limits.maxHistory))) {
+      this.jobs.delete(job.id);
+    }
+  }
+
+  private status(job: Job): JobStatus {
+    const base = `/api/jobs/${job.id}`;
+    const position =
+      job.state === "running" ? 0 : job.state === "queued" ? this.waiting.indexOf(job) + 1 : null;
+    const seconds = job.startedAt && job.finishedAt ? (job.finishedAt.getTime() - job.startedAt.getTime()) / 1000 : 0;
+    return {
+      id: job.id,
+      state: job.state,
+      position,
+      cancelRequested: job.controller.signal.aborted,
+      createdAt: job.createdAt.toISOString(),
+      startedAt: job.startedAt?.toISOString() ?? null,
+      finishedAt: job.finishedAt?.toISOString() ?? null,
+      memoryBytes: job.submission.memoryBytes,
+      request: job.submission.summary,
+      progress: job.progress,
+      previewUrl: job.preview ? `${base}/preview.png?seq=${job.preview.seq}` : null,
+      resultUrl: job.result ? `${base}/result.png` : null,
+      result: job.result && {
+        width: job.result.width,
+        height: job.result.height,
+        finalLoss: job.result.finalLoss,
+        evaluations: job.result.evaluations,
+        seconds,
+      },
+      error: job.error,
+    };
+  }
+}
