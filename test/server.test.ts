@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
 import { after, before, describe, it } from "node:test";
 import sharp from "sharp";
+import { estimateMemoryBytes } from "../src/pipeline/Stylize.js";
 import {
   HAVE_WEIGHTS,
   NO_WEIGHTS_REASON,
@@ -189,17 +190,28 @@ describe("requests refused before any run", () => {
 });
 
 describe("memory budget", () => {
-  let server: Running;
-  before(async () => {
-    server = await startServer({ memoryBudgetBytes: 64 * 2 ** 20 });
+  it("refuses up front a job that cannot fit, naming the largest size that would", async () => {
+    // A budget that a 100 px run of this content just fits, whatever the estimate's constants.
+    const budget = estimateMemoryBytes({ preset: "gatys", size: 100 }, 64 / 48);
+    const server = await startServer({ memoryBudgetBytes: budget });
+    try {
+      const res = await postJob(server.base, jobForm(files(), { ...TINY, size: "2048" }));
+      assertApiError(res, 422, "TOO_MUCH_MEMORY", /A 2048 px run .* choose a size of at most 100 px/);
+      const list = await json(fetch(`${server.base}/api/jobs`));
+      assert.deepEqual(list.jobs, [], "a refused job is not listed");
+    } finally {
+      await server.app.close();
+    }
   });
-  after(() => server.app.close());
 
-  it("refuses up front a job that cannot fit, naming a size that would", async () => {
-    const res = await postJob(server.base, jobForm(files(), { ...TINY, size: "2048" }));
-    assertApiError(res, 422, "TOO_MUCH_MEMORY", /memory budget of 64\.0 MiB: (choose a size of at most \d+ px|no size fits)/);
-    const list = await json(fetch(`${server.base}/api/jobs`));
-    assert.deepEqual(list.jobs, [], "a refused job is not listed");
+  it("says so when no size fits", async () => {
+    const server = await startServer({ memoryBudgetBytes: 64 * 2 ** 20 });
+    try {
+      const res = await postJob(server.base, jobForm(files(), TINY));
+      assertApiError(res, 422, "TOO_MUCH_MEMORY", /memory budget of 64\.0 MiB: no size fits/);
+    } finally {
+      await server.app.close();
+    }
   });
 });
 
@@ -307,5 +319,21 @@ describe("real runs", { skip: HAVE_WEIGHTS ? false : NO_WEIGHTS_REASON }, () => 
     assert.ok(Date.now() - started < 15_000, `cancelling took ${Date.now() - started} ms`);
     const result = await fetch(`${server.base}/api/jobs/${running.body.id}/result.png`);
     assertApiError({ status: result.status, body: await result.json() }, 409, "NOT_READY");
+  });
+
+  it("closing the server cancels its jobs and ends their event streams", async () => {
+    const own = await startServer();
+    const created = await postJob(own.base, jobForm(files(), { ...TINY, size: "64", iterations: "50", evalsPerIteration: "50" }));
+    const url = `${own.base}/api/jobs/${created.body.id}/events`;
+    await readEvents(url, (e) => e.event === "progress", 120_000);
+    const stream = readEvents(url, isEnd, 30_000);
+    // Give the second stream time to connect before closing.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const started = Date.now();
+    await own.app.close();
+    assert.ok(Date.now() - started < 15_000, `closing took ${Date.now() - started} ms`);
+    const last = (await stream).at(-1)!;
+    assert.equal(last.event, "failed");
+    assert.equal(last.data.error.code, "CANCELLED");
   });
 });

@@ -1,6 +1,6 @@
 import type { ServerResponse } from "node:http";
 import type { Progress } from "../pipeline/types.js";
-import type { JobQueue, JobStatus } from "./JobQueue.js";
+import type { DownloadProgress, JobQueue, JobStatus } from "./JobQueue.js";
 
 /** Comment lines keep proxies and idle timers from closing a stream while a job waits in the queue. */
 const HEARTBEAT_MS = 15_000;
@@ -10,6 +10,8 @@ const HEARTBEAT_MS = 15_000;
  *   status   JobStatus, on connecting and whenever the state or queue position changes
  *   progress Progress, after every evaluation
  *   preview  { url, progress } when a new preview image is ready at `url` (the URL changes each time)
+ *   notice   a message for the user (also kept in JobStatus.notices)
+ *   download { received, total } bytes while the weights are fetched before the first run
  *   done     JobStatus, with resultUrl
  *   failed   JobStatus, with error (code CANCELLED when cancelled)
  * The stream ends after done or failed; "failed" rather than "error" because EventSource
@@ -45,17 +47,27 @@ export class JobEvents {
     const onStatus = (s: JobStatus) => send(res, "status", s);
     const onProgress = (p: Progress) => send(res, "progress", p);
     const onPreview = (s: JobStatus) => send(res, "preview", previewEvent(s));
+    const onNotice = (notice: string) => send(res, "notice", notice);
+    const onDownload = (d: DownloadProgress) => send(res, "download", d);
     const onEnd = (s: JobStatus) => {
       send(res, "status", s);
       send(res, s.state === "done" ? "done" : "failed", s);
       res.end();
     };
     const heartbeat = setInterval(() => res.write(": ping\n\n"), HEARTBEAT_MS);
-    events.on("status", onStatus).on("progress", onProgress).on("preview", onPreview).on("end", onEnd);
+    const listeners: [string, Parameters<typeof events.on>[1]][] = [
+      ["status", onStatus],
+      ["progress", onProgress],
+      ["preview", onPreview],
+      ["notice", onNotice],
+      ["download", onDownload],
+      ["end", onEnd],
+    ];
+    for (const [event, listener] of listeners) events.on(event, listener);
     this.streams.add(res);
     res.on("close", () => {
       clearInterval(heartbeat);
-      events.off("status", onStatus).off("progress", onProgress).off("preview", onPreview).off("end", onEnd);
+      for (const [event, listener] of listeners) events.off(event, listener);
       this.streams.delete(res);
     });
   }

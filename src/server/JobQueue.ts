@@ -39,6 +39,14 @@ export interface JobStatus {
   resultUrl: string | null;
   result: { width: number; height: number; finalLoss: number; evaluations: number; seconds: number } | null;
   error: { code: string; message: string } | null;
+  /** Things the user should know, e.g. that only the first frame of an animation is used. */
+  notices: string[];
+}
+
+/** Weights being fetched on a job's behalf (first run without a local weights file). */
+export interface DownloadProgress {
+  received: number;
+  total: number;
 }
 
 interface Job {
@@ -53,9 +61,11 @@ interface Job {
   preview: { png: Buffer; seq: number } | null;
   result: { png: Buffer; width: number; height: number; finalLoss: number; evaluations: number } | null;
   error: { code: string; message: string } | null;
+  notices: string[];
   /**
    * "status" (JobStatus) when the state or queue position changes, "progress" (Progress),
-   * "preview" (JobStatus, with the new previewUrl), "end" (JobStatus) once finished.
+   * "preview" (JobStatus, with the new previewUrl), "notice" (string), "download"
+   * (DownloadProgress), "end" (JobStatus) once finished.
    */
   events: EventEmitter;
   /** Resolves when the job has finished, whichever way. */
@@ -117,6 +127,7 @@ export class JobQueue {
       preview: null,
       result: null,
       error: null,
+      notices: [],
       // Every open page showing the job listens; the default cap of 10 would only warn.
       events: new EventEmitter().setMaxListeners(0),
       settled,
@@ -218,6 +229,18 @@ export class JobQueue {
       job.progress = p;
       job.events.emit("progress", p);
     });
+    run.on("notice", (notice: string) => {
+      job.notices.push(notice);
+      job.events.emit("notice", notice);
+    });
+    let shownPercent = -1;
+    run.on("download", (d: DownloadProgress) => {
+      // Chunks arrive by the thousand; whole percents are all a progress bar can show.
+      const percent = d.total > 0 ? Math.floor((100 * d.received) / d.total) : 0;
+      if (percent === shownPercent) return;
+      shownPercent = percent;
+      job.events.emit("download", d);
+    });
     run.on("preview", (p: Preview) => {
       job.preview = { png: p.png, seq: (job.preview?.seq ?? 0) + 1 };
       job.events.emit("preview", this.status(job));
@@ -297,6 +320,7 @@ export class JobQueue {
         seconds,
       },
       error: job.error,
+      notices: [...job.notices],
     };
   }
 }

@@ -54,8 +54,9 @@ export function buildServer(overrides: Partial<ServerConfig> = {}): FastifyInsta
     reply.status(404).send(new ApiError(404, "NOT_FOUND", `No such page: ${request.method} ${request.url}`).toJSON()),
   );
   app.addHook("preClose", async () => {
-    events.closeAll();
+    // Jobs first, so that open pages hear that their job was cancelled before the stream ends.
     await queue.close(CLOSE_TIMEOUT_MS);
+    events.closeAll();
   });
 
   for (const [path, file] of staticFiles) {

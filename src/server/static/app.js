@@ -19,6 +19,7 @@ const preview = $("preview");
 const cancelButton = $("cancel");
 const download = $("download");
 const gallery = $("gallery");
+const notices = $("notices");
 
 let config = { maxStyles: 4, maxSize: 2048, maxUploadBytes: Infinity, presets: {} };
 let current = null; // { id, source }
@@ -97,6 +98,12 @@ function showProgress(p) {
   etaText.textContent = left ? `about ${left} left` : "";
 }
 
+function addNotice(text) {
+  const item = document.createElement("li");
+  item.textContent = text;
+  notices.append(item);
+}
+
 function addToGallery(status) {
   if (shown.has(status.id) || !status.resultUrl) return;
   shown.add(status.id);
@@ -147,6 +154,12 @@ function follow(id) {
     const { url } = data(e);
     if (url) preview.src = url;
   });
+  source.addEventListener("notice", (e) => addNotice(data(e)));
+  source.addEventListener("download", (e) => {
+    const { received, total } = data(e);
+    const percent = total > 0 ? ` ${Math.floor((100 * received) / total)}%` : "";
+    stateText.textContent = `Downloading the network's weights (first run only)…${percent}`;
+  });
   source.addEventListener("done", (e) => finish(data(e)));
   source.addEventListener("failed", (e) => finish(data(e)));
 }
@@ -196,6 +209,7 @@ form.addEventListener("submit", async (event) => {
   run.hidden = false;
   download.hidden = true;
   preview.removeAttribute("src");
+  notices.replaceChildren();
   progressBar.value = 0;
   etaText.textContent = "";
   showStatus(status);
