@@ -234,13 +234,17 @@ export async function checkOutputPath(path: string): Promise<ImageFormat> {
  * atomic on one file system, so a reader (or a crash) sees either the old file or the whole new one.
  */
 export async function writeImageAtomic(path: string, img: RgbImage): Promise<void> {
-  const encoded = await encodeImage(img, formatFromPath(path));
+  await writeFileAtomic(path, await encodeImage(img, formatFromPath(path)));
+}
+
+/** Bytes written with the same temporary-file-and-rename guarantee as writeImageAtomic. */
+export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
   const target = resolve(path);
   const temp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   try {
     const handle = await open(temp, "wx");
     try {
-      await handle.writeFile(encoded);
+      await handle.writeFile(bytes);
       // Flush before the rename so a power loss cannot leave a renamed but empty file.
       await handle.sync();
     } finally {

@@ -1,17 +1,6 @@
 import { convLayers, type ModelName } from "../../src/model/VggArchitecture.js";
 import type { ConvParams, VggWeights } from "../../src/weights/VggWeights.js";
-
-/** Seeded uniform [0,1) generator (mulberry32), so generated weights and images are reproducible. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "../../src/util/Random.js";
 
 /**
  * In-memory VGG weights with He-scaled uniform values (activations keep a sane range through the

@@ -1,0 +1,223 @@
+import { Command, CommanderError, Option } from "commander";
+import path from "node:path";
+import { isPasticheError, PasticheError } from "../errors.js";
+import { checkOutputPath, writeFileAtomic, writeImageAtomic } from "../image/ImageIO.js";
+import { MODEL_NAMES } from "../model/VggArchitecture.js";
+import { PRESETS, PRESET_NAMES, type Preset } from "../pipeline/Presets.js";
+import { stylize, type Checkpoint } from "../pipeline/Stylize.js";
+import type { StylizeOptions } from "../pipeline/types.js";
+import { parseBlend, parseLayers, parseNumber, parseScales } from "./parse.js";
+import { ProgressDisplay } from "./ProgressDisplay.js";
+import { runReport } from "./Report.js";
+
+/** "(preset default: seed 500, gatys 512, default 512)", so --help shows what each preset sets. */
+function presetDefaults(describe: (p: Preset) => string): string {
+  return `(preset defaults: ${PRESET_NAMES.map((n) => `${n} ${describe(PRESETS[n])}`).join("; ")})`;
+}
+const layerList = (layers: Preset["contentLayers"]) => layers.map((l) => l.layer).join(",");
+
+interface CliOptions {
+  output: string;
+  preset?: StylizeOptions["preset"];
+  model?: StylizeOptions["model"];
+  size?: number;
+  square?: boolean;
+  iterations?: number;
+  evalsPerIteration?: number;
+  optimizer?: StylizeOptions["optimizer"];
+  lr?: number;
+  contentWeight?: number;
+  styleWeight?: number;
+  tvWeight?: number;
+  tvPower?: number;
+  contentLayers?: StylizeOptions["contentLayers"];
+  styleLayers?: StylizeOptions["styleLayers"];
+  normalization?: StylizeOptions["normalization"];
+  pooling?: StylizeOptions["pooling"];
+  init?: StylizeOptions["init"];
+  initImage?: string;
+  seed?: number;
+  styleBlend?: number[];
+  styleScale?: number;
+  preserveColors?: StylizeOptions["preserveColors"];
+  scales?: StylizeOptions["scales"];
+  saveEvery?: number;
+  report?: string;
+  threads?: number;
+  weights?: string;
+  maxInputPixels?: number;
+  quiet?: boolean;
+}
+
+function buildProgram(run: (content: string, styles: string[], o: CliOptions) => Promise<void>): Command {
+  const program = new Command("pastiche")
+    .description("Repaint a photo in the style of one or more paintings (Gatys et al. neural style transfer).")
+    .argument("<content>", "the photo to repaint (JPEG, PNG, WebP, AVIF, TIFF, GIF)")
+    .argument("<styles...>", "one or more style images")
+    .requiredOption("-o, --output <file>", "output image; .png, .jpg or .webp")
+    .addOption(new Option("--preset <name>", "settings to start from; options below override single fields").choices(PRESET_NAMES).default("default"))
+    .addOption(new Option("--model <name>", `network ${presetDefaults((p) => p.model)}`).choices(MODEL_NAMES))
+    .option("--size <px>", `long edge of the output in pixels ${presetDefaults((p) => String(p.size))}`, parseNumber("--size"))
+    .option("--square", "squash to size x size as the seed tutorial does (the seed preset sets it)")
+    .option("--iterations <n>", `outer iterations per scale; L-BFGS restarts each time ${presetDefaults((p) => String(p.iterations))}`, parseNumber("--iterations"))
+    .option("--evals-per-iteration <n>", `loss+gradient evaluations per outer iteration (scipy's maxfun) ${presetDefaults((p) => String(p.evalsPerIteration))}`, parseNumber("--evals-per-iteration"))
+    .addOption(new Option("--optimizer <name>", "optimiser (default: lbfgs)").choices(["lbfgs", "adam"]))
+    .option("--lr <rate>", "Adam's learning rate, in pixel units (default: 1)", parseNumber("--lr"))
+    .option("--content-weight <w>", `weight of the content loss ${presetDefaults((p) => String(p.contentWeight))}`, parseNumber("--content-weight"))
+    .option("--style-weight <w>", `weight of the style loss ${presetDefaults((p) => String(p.styleWeight))}`, parseNumber("--style-weight"))
+    .option("--tv-weight <w>", `weight of the total-variation loss ${presetDefaults((p) => String(p.tvWeight))}`, parseNumber("--tv-weight"))
+    .option("--tv-power <p>", "exponent of the total-variation loss, >= 1 (default: 1.25)", parseNumber("--tv-power"))
+    .option("--content-layers <list>", `comma-separated layers, each with an optional :weight ${presetDefaults((p) => layerList(p.contentLayers))}`, parseLayers("--content-layers"))
+    .option("--style-layers <list>", `comma-separated layers, each with an optional :weight ${presetDefaults((p) => layerList(p.styleLayers))}`, parseLayers("--style-layers"))
+    .addOption(new Option("--normalization <mode>", `loss normalisation: seed = METHOD.md's, gatys = per layer ${presetDefaults((p) => p.normalization)}`).choices(["seed", "gatys"]))
+    .addOption(new Option("--pooling <kind>", "pooling in the network (default: max)").choices(["max", "avg"]))
+    .addOption(new Option("--init <kind>", `starting image ${presetDefaults((p) => p.init)}`).choices(["noise", "content", "style"]))
+    .option("--init-image <file>", "start from this image instead")
+    .option("--seed <n>", "seed of the noise start; the same seed gives the same picture (default: 0)", parseNumber("--seed"))
+    .option("--style-blend <weights>", "comma-separated weights, one per style image (default: equal)", parseBlend)
+    .option("--style-scale <k>", "style image size relative to the output, 0.25..4: larger gives larger brush strokes (default: 1)", parseNumber("--style-scale"))
+    .addOption(new Option("--preserve-colors <mode>", "keep the content's colours (default: none)").choices(["none", "luminance", "histogram"]))
+    .option("--scales <n|auto>", `coarse-to-fine scales from ~128 px up in sqrt(2) steps ${presetDefaults((p) => String(p.scales))}`, parseScales)
+    .option("--save-every <n>", "also write the image every n outer iterations, as <output>-0005.png ...", parseNumber("--save-every"))
+    .option("--report <file>", "write a JSON report: settings, weights file and checksum, machine, loss per evaluation")
+    .option("--threads <n>", "compute threads (default: one per core)", parseNumber("--threads"))
+    .option("--weights <file>", "a local Keras VGG .h5 weights file instead of the cached download")
+    .option("--max-input-pixels <n>", "refuse input images with more pixels than this (default: 100000000)", parseNumber("--max-input-pixels"))
+    .option("-q, --quiet", "print nothing but errors")
+    .action((content: string, styles: string[], o: CliOptions) => run(content, styles, o));
+  program
+    .command("serve")
+    .description("start the local web app")
+    .option("--port <n>", "port (default: 8080)", parseNumber("--port"))
+    .option("--host <address>", "address to bind (default: 127.0.0.1)")
+    .option("--max-jobs <n>", "jobs run at once (default: 1)", parseNumber("--max-jobs"))
+    .option("--weights <file>", "a local Keras VGG .h5 weights file")
+    .action(async (o: { port?: number; host?: string; maxJobs?: number; weights?: string }) => {
+      const { serve } = await import("./serve.js");
+      await serve(o);
+    });
+  program.showHelpAfterError("(run pastiche --help for every option)");
+  return program;
+}
+
+async function stylizeToFile(content: string, styles: string[], o: CliOptions): Promise<void> {
+  const format = await checkOutputPath(o.output);
+  if (o.saveEvery !== undefined && (!Number.isInteger(o.saveEvery) || o.saveEvery < 1)) {
+    throw new PasticheError("BAD_OPTION", `--save-every must be a whole number >= 1, got ${o.saveEvery}`);
+  }
+  if (o.report) await checkReportPath(o.report);
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+
+  const options: StylizeOptions = {
+    content,
+    styles,
+    preset: o.preset,
+    model: o.model,
+    size: o.size,
+    square: o.square,
+    iterations: o.iterations,
+    evalsPerIteration: o.evalsPerIteration,
+    optimizer: o.optimizer,
+    lr: o.lr,
+    contentWeight: o.contentWeight,
+    styleWeight: o.styleWeight,
+    tvWeight: o.tvWeight,
+    tvPower: o.tvPower,
+    contentLayers: o.contentLayers,
+    styleLayers: o.styleLayers,
+    normalization: o.normalization,
+    pooling: o.pooling,
+    init: o.init,
+    initImage: o.initImage,
+    seed: o.seed,
+    styleBlend: o.styleBlend,
+    styleScale: o.styleScale,
+    preserveColors: o.preserveColors,
+    scales: o.scales,
+    threads: o.threads,
+    weights: o.weights,
+    maxInputPixels: o.maxInputPixels,
+    format,
+    signal: abort.signal,
+  };
+  const display = new ProgressDisplay(o.quiet ?? false);
+  const job = stylize(options);
+  let lastCheckpoint: Checkpoint | undefined;
+  let lastSaved: string | undefined;
+  let pending: Promise<void> = Promise.resolve();
+  job.on("progress", (p) => display.update(p));
+  job.on("download", ({ received, total }) => display.download(received, total));
+  job.on("notice", (text) => display.notice(text));
+  job.on("checkpoint", (c) => {
+    lastCheckpoint = c;
+    if (o.saveEvery && c.iteration % o.saveEvery === 0) {
+      lastSaved = numberedPath(o.output, c.iteration);
+      // Checkpoints are written in order; a failure surfaces through the run's result.
+      pending = pending.then(() => writeImageAtomic(lastSaved!, c.image));
+    }
+  });
+
+  try {
+    const result = await job.result;
+    await pending;
+    await writeFileAtomic(o.output, result.image);
+    if (o.report) await writeFileAtomic(o.report, JSON.stringify(runReport(options, result), null, 2) + "\n");
+    display.done(o.output, result);
+  } catch (e) {
+    await pending.catch(() => undefined);
+    display.stop();
+    if (isPasticheError(e) && e.code === "CANCELLED") {
+      throw new PasticheError("CANCELLED", `cancelled; nothing was written to ${o.output}${lastSaved ? ` (the last checkpoint is ${lastSaved})` : ""}`);
+    }
+    if (isPasticheError(e) && e.code === "LOSS_NOT_FINITE" && lastCheckpoint) {
+      await writeImageAtomic(o.output, lastCheckpoint.image);
+      throw new PasticheError(
+        "LOSS_NOT_FINITE",
+        `${e.message}; wrote the last good image (after iteration ${lastCheckpoint.iteration}) to ${o.output}. Lower --style-weight or --lr, or use --optimizer lbfgs`,
+      );
+    }
+    throw e;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+/** out.png -> out-0005.png */
+function numberedPath(output: string, iteration: number): string {
+  const ext = path.extname(output);
+  return `${output.slice(0, output.length - ext.length)}-${String(iteration).padStart(4, "0")}${ext}`;
+}
+
+async function checkReportPath(file: string): Promise<void> {
+  if (path.extname(file).toLowerCase() !== ".json") throw new PasticheError("BAD_OPTION", `--report ${file}: the report file name must end in .json`);
+  // Same folder checks as for images, via a sibling name with an image extension.
+  await checkOutputPath(file.slice(0, -5) + ".png");
+}
+
+/**
+ * Runs the CLI and returns the exit code: 0 done, 2 bad input or options (a PasticheError), 130
+ * cancelled, 1 anything else (a bug).
+ */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram(stylizeToFile);
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Commander has already printed its message (or the help).
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    if (isPasticheError(e)) {
+      process.stderr.write(`pastiche: ${e.message}\n`);
+      return e.code === "CANCELLED" ? 130 : 2;
+    }
+    process.stderr.write(`pastiche: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,85 @@
+import type { LayerWeight, Normalization, Pooling } from "../graph/ObjectiveSpec.js";
+import type { ModelName } from "../model/VggArchitecture.js";
+import type { ColorMode, InitMode, OptimizerName, PresetName } from "./types.js";
+
+/** Everything a preset fixes; options given by the caller override single fields. */
+export interface Preset {
+  readonly model: ModelName;
+  readonly size: number;
+  readonly square: boolean;
+  readonly init: InitMode;
+  readonly contentLayers: readonly LayerWeight[];
+  readonly styleLayers: readonly LayerWeight[];
+  readonly contentWeight: number;
+  readonly styleWeight: number;
+  readonly tvWeight: number;
+  readonly tvPower: number;
+  readonly normalization: Normalization;
+  readonly pooling: Pooling;
+  readonly optimizer: OptimizerName;
+  readonly lr: number;
+  readonly iterations: number;
+  readonly evalsPerIteration: number;
+  readonly scales: "auto" | number;
+  readonly styleScale: number;
+  readonly preserveColors: ColorMode;
+}
+
+const even = (...layers: string[]): LayerWeight[] => layers.map((layer) => ({ layer, weight: 1 }));
+
+/** METHOD.md exactly: Keras VGG16, 500x500 squashed, noise start, 10 L-BFGS restarts of 20 evaluations. */
+const seed: Preset = {
+  model: "vgg16",
+  size: 500,
+  square: true,
+  init: "noise",
+  contentLayers: even("block2_conv2"),
+  styleLayers: even("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3"),
+  contentWeight: 0.02,
+  styleWeight: 4.5,
+  tvWeight: 0.995,
+  tvPower: 1.25,
+  normalization: "seed",
+  pooling: "max",
+  optimizer: "lbfgs",
+  lr: 1,
+  iterations: 10,
+  evalsPerIteration: 20,
+  scales: 1,
+  styleScale: 1,
+  preserveColors: "none",
+};
+
+/** Gatys et al. 2015/2016: VGG19, content block4_conv2, style conv1 of every block, per-layer normalisation. */
+const gatys: Preset = {
+  model: "vgg19",
+  size: 512,
+  square: false,
+  init: "content",
+  contentLayers: even("block4_conv2"),
+  styleLayers: even("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"),
+  contentWeight: 1,
+  styleWeight: 1e4,
+  tvWeight: 1e-3,
+  tvPower: 1.25,
+  normalization: "gatys",
+  pooling: "max",
+  optimizer: "lbfgs",
+  lr: 1,
+  iterations: 10,
+  evalsPerIteration: 40,
+  scales: 1,
+  styleScale: 1,
+  preserveColors: "none",
+};
+
+/** The no-tuning default: Gatys' objective, run coarse-to-fine so 512 px fits in two minutes. */
+const defaultPreset: Preset = {
+  ...gatys,
+  scales: "auto",
+  iterations: 4,
+  evalsPerIteration: 25,
+};
+
+export const PRESETS: Readonly<Record<PresetName, Preset>> = { seed, gatys, default: defaultPreset };
+export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];

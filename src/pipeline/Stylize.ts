@@ -1,0 +1,280 @@
+import { EventEmitter } from "node:events";
+import { ObjectiveSession, TargetExtractor } from "../engine/ObjectiveSession.js";
+import { PasticheError } from "../errors.js";
+import { deepestLayer } from "../graph/ObjectiveGraph.js";
+import type { ObjectiveSpec, ObjectiveTargets } from "../graph/ObjectiveSpec.js";
+import { caffeToImage, imageToCaffe } from "../image/CaffeTensor.js";
+import { matchColorStatistics, matchLuminance, recombineLuminance, toLuminance } from "../image/ColorTransfer.js";
+import { encodeImage, readImage, resizeTo, type RgbImage } from "../image/ImageIO.js";
+import { Adam } from "../optim/Adam.js";
+import { Lbfgs } from "../optim/Lbfgs.js";
+import type { Optimizer } from "../optim/Optimizer.js";
+import { mulberry32 } from "../util/Random.js";
+import { obtainVggWeights } from "../weights/WeightLoader.js";
+import type { VggWeights } from "../weights/VggWeights.js";
+import { pyramid, styleSize, workingSize, type Size } from "./Geometry.js";
+import { PRESETS } from "./Presets.js";
+import { minimumSide, resolveSettings, type Settings } from "./Settings.js";
+import type { Preview, Progress, StylizeOptions, StylizeResult } from "./types.js";
+
+/** The image after an outer iteration, for checkpoints (`--save-every`) and for recovering from a NaN. */
+export interface Checkpoint {
+  readonly image: RgbImage;
+  /** Outer iterations done so far, counted across all scales. */
+  readonly iteration: number;
+  readonly progress: Progress;
+}
+
+interface JobEvents {
+  progress: [Progress];
+  preview: [Preview];
+  checkpoint: [Checkpoint];
+  download: [{ received: number; total: number }];
+  notice: [string];
+}
+
+/**
+ * One style-transfer run. Emits `progress` after every evaluation, `preview` every
+ * `previewEvery` evaluations, `checkpoint` after every outer iteration, `download` while weights
+ * are fetched and `notice` for information the user should see. `result` rejects with a
+ * PasticheError (code CANCELLED when the signal aborts; it stops within one evaluation).
+ */
+export class StylizeJob extends EventEmitter<JobEvents> {
+  readonly result: Promise<StylizeResult>;
+
+  constructor(options: StylizeOptions) {
+    super();
+    // Start on the next tick so that the caller can attach listeners first.
+    this.result = new Promise<void>((resolve) => setImmediate(resolve)).then(() => run(options, this));
+    // The caller may only listen to events; an unobserved rejection must not crash the process.
+    this.result.catch(() => undefined);
+  }
+}
+
+export function stylize(options: StylizeOptions): StylizeJob {
+  return new StylizeJob(options);
+}
+
+/**
+ * Peak resident memory of a run, in bytes, from its output size: ~1.1 GB for the runtime, weights and
+ * sessions plus ~4.3 KB per output pixel (fitted to bench/engine.ts's peak RSS at 256 and 512 px).
+ * Coarse-to-fine scales release their sessions in turn, so the finest scale sets the peak.
+ */
+export function estimateMemoryBytes(options: Pick<StylizeOptions, "preset" | "size" | "square">, contentAspect = 1): number {
+  const preset = PRESETS[options.preset ?? "default"] ?? PRESETS.default;
+  const long = options.size ?? preset.size;
+  const square = options.square ?? preset.square;
+  const pixels = square ? long * long : (long * long) / Math.max(contentAspect, 1 / contentAspect);
+  return 1.1e9 + 4300 * pixels;
+}
+
+async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeResult> {
+  const settings = resolveSettings(options);
+  const signal = options.signal;
+  const limits = { maxPixels: settings.maxInputPixels };
+
+  // Read and check every input before the expensive work, so bad input fails fast.
+  const content = await readImage(options.content, { ...limits, label: "content image" });
+  const styles = await Promise.all(
+    options.styles.map((s, i) => readImage(s, { ...limits, label: options.styles.length > 1 ? `style image ${i + 1}` : "style image" })),
+  );
+  const initImage = options.initImage === undefined ? undefined : await readImage(options.initImage, { ...limits, label: "init image" });
+  for (const img of [content, ...styles, ...(initImage ? [initImage] : [])]) for (const note of img.notes) job.emit("notice", note);
+
+  const full = workingSize(content, settings);
+  const minSide = minimumSide(settings);
+  if (Math.min(full.width, full.height) < minSide) {
+    throw new PasticheError(
+      "INPUT_TOO_SMALL",
+      `the output would be ${full.width}x${full.height}, but ${settings.model} needs at least ${minSide} px on each side to reach its deepest layer used: raise --size or use shallower layers`,
+    );
+  }
+
+  const weights = await obtainVggWeights({
+    model: settings.model,
+    weights: options.weights,
+    upTo: deepestLayer(settings.model, [...settings.contentLayers, ...settings.styleLayers]),
+    onProgress: (received, total) => job.emit("download", { received, total }),
+    signal,
+  });
+  if (weights.source.note) job.emit("notice", weights.source.note);
+
+  const contentFull = await resizeTo(content, full.width, full.height);
+  const { contentSource, styleSources } = colorSources(settings, content, styles);
+  const scales = pyramid(full, settings.scales, minSide);
+  const clock = new RunClock(settings, scales);
+  const evaluations: StylizeResult["evaluations"] = [];
+
+  let x: Float64Array | undefined;
+  let size = scales[0];
+  let iteration = 0;
+  for (let s = 0; s < scales.length; s++) {
+    const previous = size;
+    size = scales[s];
+    const spec: ObjectiveSpec = { ...settings, height: size.height, width: size.width };
+    const contentAt = await resizeTo(contentSource, size.width, size.height);
+    const targets = await computeTargets(settings, weights, contentAt, styleSources, size);
+    x = x ? await upscale(x, previous, size) : await initialImage(settings, contentAt, styleSources[0], initImage, size);
+
+    const session = await ObjectiveSession.create(spec, weights, { threads: settings.threads });
+    try {
+      session.setTargets(targets);
+      const objective = async (point: Float64Array) => {
+        if (signal?.aborted) throw new PasticheError("CANCELLED", "cancelled");
+        const started = performance.now();
+        const e = await session.evaluate(point);
+        const seconds = (performance.now() - started) / 1000;
+        evaluations.push({ loss: e.loss, content: e.content, style: e.style, tv: e.tv, seconds });
+        const progress = clock.tick(s, iteration, seconds, e);
+        job.emit("progress", progress);
+        if (settings.previewEvery > 0 && progress.evaluation % settings.previewEvery === 0) {
+          const image = caffeToImage(point, size.width, size.height);
+          job.emit("preview", { png: await encodeImage(image, "png"), width: size.width, height: size.height, progress });
+        }
+        return { value: e.loss, grad: Float64Array.from(e.grad) };
+      };
+      const adam = new Adam({ lr: settings.lr, steps: settings.evalsPerIteration, signal });
+      for (let i = 0; i < settings.iterations; i++) {
+        // L-BFGS restarts with fresh history every outer iteration, as the seed's repeated fmin_l_bfgs_b calls do.
+        const optimizer: Optimizer = settings.optimizer === "adam" ? adam : new Lbfgs({ maxfun: settings.evalsPerIteration, signal });
+        const result = await optimizer.minimize(objective, x);
+        x = result.x;
+        iteration++;
+        if (result.reason === "aborted") throw new PasticheError("CANCELLED", "cancelled");
+        job.emit("checkpoint", { image: caffeToImage(x, size.width, size.height), iteration, progress: clock.current() });
+      }
+    } finally {
+      await session.release();
+    }
+  }
+
+  let output = caffeToImage(x!, full.width, full.height);
+  if (settings.preserveColors === "luminance") output = recombineLuminance(output, contentFull);
+  return {
+    image: await encodeImage(output, settings.format),
+    format: settings.format,
+    pixels: output.data,
+    width: output.width,
+    height: output.height,
+    finalLoss: evaluations.length ? Math.min(...evaluations.map((e) => e.loss)) : NaN,
+    evaluations,
+    settings: { ...settings },
+    weights: { path: weights.source.path, md5: weights.source.md5, catalogued: weights.source.catalogued },
+  };
+}
+
+/**
+ * The images the objective sees. Luminance mode (Gatys et al. 2016) transfers style between
+ * luminance-only images, the style's luminance matched to the content's mean and spread, and puts
+ * the content's chroma back at the end; histogram mode recolours each style image to the content's
+ * colour mean and covariance first.
+ */
+function colorSources(settings: Settings, content: RgbImage, styles: RgbImage[]): { contentSource: RgbImage; styleSources: RgbImage[] } {
+  if (settings.preserveColors === "luminance") {
+    const contentLuma = toLuminance(content);
+    return { contentSource: contentLuma, styleSources: styles.map((s) => matchLuminance(toLuminance(s), contentLuma)) };
+  }
+  if (settings.preserveColors === "histogram") {
+    return { contentSource: content, styleSources: styles.map((s) => matchColorStatistics(s, content)) };
+  }
+  return { contentSource: content, styleSources: styles };
+}
+
+/**
+ * Content features of the content image and the blend of the style images' Gram matrices. A style
+ * image of another pixel count than the output has Grams scaled by the ratio of pixel counts, so
+ * that its statistics compare with the output's whatever the style scale.
+ */
+async function computeTargets(settings: Settings, weights: VggWeights, content: RgbImage, styles: RgbImage[], size: Size): Promise<ObjectiveTargets> {
+  const contentLayers = settings.contentLayers.map((l) => l.layer);
+  const styleLayers = settings.styleLayers.map((l) => l.layer);
+  const extract = async (image: RgbImage, layers: { content: string[]; style: string[] }) => {
+    const extractor = await TargetExtractor.create(settings.model, weights, settings.pooling, { height: image.height, width: image.width }, layers, { threads: settings.threads });
+    try {
+      return await extractor.extract(imageToCaffe(image));
+    } finally {
+      await extractor.release();
+    }
+  };
+  const contentTargets = await extract(content, { content: contentLayers, style: [] });
+  const grams = new Map<string, Float32Array>();
+  for (let i = 0; i < styles.length; i++) {
+    const target = styleSize(styles[i], size, settings);
+    const style = await resizeTo(styles[i], target.width, target.height);
+    const styleGrams = (await extract(style, { content: [], style: styleLayers })).grams;
+    const scale = settings.styleBlend[i] * ((size.width * size.height) / (target.width * target.height));
+    for (const [layer, g] of styleGrams) {
+      const acc = grams.get(layer) ?? new Float32Array(g.length);
+      for (let k = 0; k < g.length; k++) acc[k] += scale * g[k];
+      grams.set(layer, acc);
+    }
+  }
+  return { content: contentTargets.content, grams };
+}
+
+async function initialImage(settings: Settings, content: RgbImage, style: RgbImage, initImage: RgbImage | undefined, size: Size): Promise<Float64Array> {
+  const x = new Float64Array(3 * size.width * size.height);
+  if (initImage) return imageToCaffe(await resizeTo(initImage, size.width, size.height), x);
+  if (settings.init === "content") return imageToCaffe(content, x);
+  if (settings.init === "style") return imageToCaffe(await resizeTo(style, size.width, size.height), x);
+  // The seed's start: uniform noise in [0,255) minus 128, directly in pre-processed space.
+  const rand = mulberry32(settings.seed);
+  return x.map(() => 255 * rand() - 128);
+}
+
+/** The previous scale's result, resized to the next scale, as its starting point. */
+async function upscale(x: Float64Array, from: Size, to: Size): Promise<Float64Array> {
+  const image = await resizeTo(caffeToImage(x, from.width, from.height), to.width, to.height);
+  return imageToCaffe(image, new Float64Array(3 * to.width * to.height));
+}
+
+/**
+ * Counts evaluations and estimates the time left. An evaluation's cost grows with the pixel count,
+ * so the measured seconds per evaluation at the current scale are scaled to the later ones.
+ */
+class RunClock {
+  private readonly started = performance.now();
+  private evaluation = 0;
+  private readonly perScale: number;
+  private last: Progress;
+
+  constructor(
+    private readonly settings: Settings,
+    private readonly scales: readonly Size[],
+  ) {
+    this.perScale = settings.iterations * settings.evalsPerIteration;
+    this.last = this.progress(0, 0, NaN, { loss: NaN, content: NaN, style: NaN, tv: NaN });
+  }
+
+  tick(scale: number, iteration: number, seconds: number, e: { loss: number; content: number; style: number; tv: number }): Progress {
+    this.evaluation++;
+    this.last = this.progress(scale, iteration, seconds, e);
+    return this.last;
+  }
+
+  current(): Progress {
+    return this.last;
+  }
+
+  private progress(scale: number, iteration: number, seconds: number, e: { loss: number; content: number; style: number; tv: number }): Progress {
+    const pixels = (s: Size) => s.width * s.height;
+    const here = this.scales[scale];
+    const doneHere = this.evaluation - scale * this.perScale;
+    let eta = (this.perScale - doneHere) * seconds;
+    for (let s = scale + 1; s < this.scales.length; s++) eta += this.perScale * seconds * (pixels(this.scales[s]) / pixels(here));
+    return {
+      scale,
+      scales: this.scales.length,
+      iteration,
+      iterations: this.settings.iterations * this.scales.length,
+      evaluation: this.evaluation,
+      evaluations: this.perScale * this.scales.length,
+      loss: e.loss,
+      content: e.content,
+      style: e.style,
+      tv: e.tv,
+      elapsedS: (performance.now() - this.started) / 1000,
+      etaS: eta,
+    };
+  }
+}
