@@ -1,7 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ObjectiveSession, TargetExtractor } from "../src/engine/ObjectiveSession.js";
-import type { ObjectiveSpec, ObjectiveTargets } from "../src/graph/ObjectiveSpec.js";
+import { regionKey, type ObjectiveSpec, type ObjectiveTargets } from "../src/graph/ObjectiveSpec.js";
+import { pooledSize, poolsThrough } from "../src/model/VggArchitecture.js";
+import { mulberry32 } from "../src/util/Random.js";
 import { randomImage, randomVggWeights } from "./helpers/randomWeights.js";
 
 // The hand-derived backward pass against central finite differences, in float64 on tiny images.
@@ -17,9 +19,22 @@ async function targetsFor(spec: ObjectiveSpec): Promise<ObjectiveTargets> {
   const layers = { content: contentLayers.map((l) => l.layer), style: styleLayers.map((l) => l.layer) };
   const extractor = await TargetExtractor.create(spec.model, weights, spec.pooling, spec, layers);
   const content = await extractor.extract(randomImage(spec.height, spec.width, 2));
-  const style = await extractor.extract(randomImage(spec.height, spec.width, 3));
+  const styles = [await extractor.extract(randomImage(spec.height, spec.width, 3)), await extractor.extract(randomImage(spec.height, spec.width, 5))];
   await extractor.release();
-  return { content: content.content, grams: style.grams };
+  if (!spec.styleRegions) return { content: content.content, grams: styles[0].grams };
+  // Soft random masks, as region borders are after downsampling, and one style per region.
+  const rand = mulberry32(9);
+  const grams = new Map<string, Float32Array>();
+  const masks = new Map<string, Float32Array>();
+  for (let r = 0; r < spec.styleRegions; r++) {
+    for (const { layer } of styleLayers) {
+      const pools = poolsThrough(spec.model, layer);
+      const n = pooledSize(spec.height, pools) * pooledSize(spec.width, pools);
+      masks.set(regionKey(r, layer), new Float32Array(n).map(() => rand()));
+      grams.set(regionKey(r, layer), styles[r % 2].grams.get(layer)!.map((v) => 0.3 * v));
+    }
+  }
+  return { content: content.content, grams, masks };
 }
 
 async function worstRelativeError(spec: ObjectiveSpec, samples: number): Promise<number> {
@@ -67,6 +82,8 @@ const cases: [string, Partial<ObjectiveSpec>][] = [
   ["all terms, odd size 13x17, average pooling", { height: 13, width: 17, pooling: "avg", styleWeight: 1e4 }],
   // 37x53 pools to 18x26 then 9x13: odd sizes on both sides of a pooling.
   ["all terms, odd size 37x53, max pooling", { height: 37, width: 53, styleWeight: 1e4 }],
+  ["masked style regions alone, seed normalisation", { contentWeight: 0, tvWeight: 0, styleRegions: 2 }],
+  ["masked style regions alone, gatys normalisation", { contentWeight: 0, tvWeight: 0, styleRegions: 2, normalization: "gatys" }],
 ];
 
 for (const [name, change] of cases) {

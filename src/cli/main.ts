@@ -40,6 +40,7 @@ interface CliOptions {
   styleBlend?: number[];
   styleScale?: number;
   preserveColors?: StylizeOptions["preserveColors"];
+  mask?: string;
   scales?: StylizeOptions["scales"];
   saveEvery?: number;
   report?: string;
@@ -76,6 +77,7 @@ function buildProgram(run: (content: string, styles: string[], o: CliOptions) =>
     .option("--seed <n>", "seed of the noise start; the same seed gives the same picture (default: 0)", parseNumber("--seed"))
     .option("--style-blend <weights>", "comma-separated weights, one per style image (default: equal)", parseBlend)
     .option("--style-scale <k>", "style image size relative to the output, 0.25..4: larger gives larger brush strokes (default: 1)", parseNumber("--style-scale"))
+    .option("--mask <file>", "region mask: black keeps the content; each other colour, in order of first appearance from the top-left, takes the style image of the same rank")
     .addOption(new Option("--preserve-colors <mode>", "keep the content's colours (default: none)").choices(["none", "luminance", "histogram"]))
     .option("--scales <n|auto>", `coarse-to-fine scales from ~128 px up in sqrt(2) steps ${presetDefaults((p) => String(p.scales))}`, parseScales)
     .option("--save-every <n>", "also write the image every n outer iterations, as <output>-0005.png ...", parseNumber("--save-every"))
@@ -136,6 +138,7 @@ async function stylizeToFile(content: string, styles: string[], o: CliOptions): 
     styleBlend: o.styleBlend,
     styleScale: o.styleScale,
     preserveColors: o.preserveColors,
+    mask: o.mask,
     scales: o.scales,
     threads: o.threads,
     weights: o.weights,
@@ -172,11 +175,15 @@ async function stylizeToFile(content: string, styles: string[], o: CliOptions): 
     if (isPasticheError(e) && e.code === "CANCELLED") {
       throw new PasticheError("CANCELLED", `cancelled; nothing was written to ${o.output}${lastSaved ? ` (the last checkpoint is ${lastSaved})` : ""}`);
     }
-    if (isPasticheError(e) && e.code === "LOSS_NOT_FINITE" && lastCheckpoint) {
-      await writeImageAtomic(o.output, lastCheckpoint.image);
+    if (isPasticheError(e) && e.code === "LOSS_NOT_FINITE") {
+      const fix = "lower --content-weight, --style-weight or --tv-weight (or --lr with --optimizer adam)";
+      if (!lastCheckpoint) throw new PasticheError("LOSS_NOT_FINITE", `${e.message}; nothing was written to ${o.output}: ${fix}`);
+      const { image, iteration } = lastCheckpoint;
+      await writeImageAtomic(o.output, image);
+      // On a coarse-to-fine run the last good image may be from a smaller scale than asked for.
       throw new PasticheError(
         "LOSS_NOT_FINITE",
-        `${e.message}; wrote the last good image (after iteration ${lastCheckpoint.iteration}) to ${o.output}. Lower --style-weight or --lr, or use --optimizer lbfgs`,
+        `${e.message}; wrote the last good image (after iteration ${iteration}, ${image.width}x${image.height}) to ${o.output}: ${fix}`,
       );
     }
     throw e;

@@ -1,5 +1,5 @@
 import ort from "onnxruntime-node";
-import { buildObjectiveGraph, buildTargetGraph, contentInput, gramInput, IMAGE_INPUT, type TargetShapes } from "../graph/ObjectiveGraph.js";
+import { buildObjectiveGraph, buildTargetGraph, contentInput, gramInput, IMAGE_INPUT, maskInput, type TargetShapes } from "../graph/ObjectiveGraph.js";
 import type { FloatType } from "../graph/GraphBuilder.js";
 import type { Evaluation, ObjectiveSpec, ObjectiveTargets, Pooling } from "../graph/ObjectiveSpec.js";
 import type { ModelName } from "../model/VggArchitecture.js";
@@ -50,7 +50,8 @@ export class ObjectiveSession {
       feeds[name] = new ort.Tensor(this.floatType, this.floatType === "float32" ? data : Float64Array.from(data), dims);
     };
     for (const [layer, dims] of this.targetShapes.content) bind(contentInput(layer), targets.content.get(layer), dims);
-    for (const [layer, dims] of this.targetShapes.grams) bind(gramInput(layer), targets.grams.get(layer), dims);
+    for (const [key, dims] of this.targetShapes.grams) bind(gramInput(key), targets.grams.get(key), dims);
+    for (const [key, dims] of this.targetShapes.masks) bind(maskInput(key), targets.masks?.get(key), dims);
     this.targetFeeds = feeds;
   }
 

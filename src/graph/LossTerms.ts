@@ -30,6 +30,21 @@ export function styleTerm(g: GraphBuilder, a: Activation, targetGram: string, sc
 }
 
 /**
+ * Style term over one mask region m ([1,1,h,w], values in 0..1): with M = F m,
+ * scale * sum((M M^T - A)^2) and d/dF = m * 4 scale (M M^T - A) M. `scale` is a graph scalar here
+ * because gatys normalisation divides by the region's mask energy, which is an input.
+ */
+export function maskedStyleTerm(g: GraphBuilder, a: Activation, mask: string, targetGram: string, scale: string): Term {
+  const masked: Activation = { ...a, tensor: g.op("Mul", [a.tensor, mask]) };
+  const { flat, gram: G } = gram(g, masked);
+  const diff = g.op("Sub", [G, targetGram]);
+  const value = g.op("Mul", [g.op("ReduceSumSquare", [diff], { keepdims: 0 }), scale]);
+  const dFlat = g.op("MatMul", [g.op("Mul", [diff, g.op("Mul", [scale, g.scalar(4)])]), flat]);
+  const dMasked = g.op("Reshape", [dFlat, g.ints([1, a.channels, a.height, a.width])]);
+  return { value, grad: g.op("Mul", [dMasked, mask]) };
+}
+
+/**
  * The seed's total variation: sum over i<H-1, j<W-1 of (d1^2 + d2^2)^p with d1 = x[i,j]-x[i+1,j],
  * d2 = x[i,j]-x[i,j+1]. With s = d1^2 + d2^2 and t = 2 p s^(p-1): x[i,j] gets t(d1+d2), x[i+1,j]
  * gets -t d1 and x[i,j+1] gets -t d2, each placed back with a Pad.

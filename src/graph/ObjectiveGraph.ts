@@ -1,18 +1,20 @@
 import { GraphBuilder, type FloatType } from "./GraphBuilder.js";
 import { VggGraph, layersThrough, type Activation } from "./VggGraph.js";
-import { contentTerm, gram, styleTerm, totalVariationTerm } from "./LossTerms.js";
-import type { LayerWeight, ObjectiveSpec, Pooling } from "./ObjectiveSpec.js";
+import { contentTerm, gram, maskedStyleTerm, styleTerm, totalVariationTerm, type Term } from "./LossTerms.js";
+import { regionKey, type LayerWeight, type ObjectiveSpec, type Pooling } from "./ObjectiveSpec.js";
 import { vggLayers, type ModelName } from "../model/VggArchitecture.js";
 import type { VggWeights } from "../weights/VggWeights.js";
 
 export const IMAGE_INPUT = "image";
 export const contentInput = (layer: string) => `content:${layer}`;
-export const gramInput = (layer: string) => `gram:${layer}`;
+export const gramInput = (key: string) => `gram:${key}`;
+export const maskInput = (key: string) => `mask:${key}`;
 
-/** Shapes of the target inputs an objective graph expects, by layer. */
+/** Shapes of the target inputs an objective graph expects, keyed as in ObjectiveTargets. */
 export interface TargetShapes {
   readonly content: ReadonlyMap<string, readonly number[]>;
   readonly grams: ReadonlyMap<string, readonly number[]>;
+  readonly masks: ReadonlyMap<string, readonly number[]>;
 }
 
 export interface CompiledGraph {
@@ -48,13 +50,25 @@ export function buildObjectiveGraph(spec: ObjectiveSpec, weights: VggWeights, fl
     addGrad(layer, term.grad);
     return term.value;
   });
-  const styleValues = relativeWeights(spec.styleLayers).map(({ layer, weight }) => {
+  const masks = new Map<string, readonly number[]>();
+  const styleValues = relativeWeights(spec.styleLayers).flatMap(({ layer, weight }) => {
     const a = activation(acts, layer);
-    const shape = [a.channels, a.channels];
-    grams.set(layer, shape);
-    const term = styleTerm(g, a, g.input(gramInput(layer), shape), spec.styleWeight * weight * styleScale(spec, a));
-    addGrad(layer, term.grad);
-    return term.value;
+    const gramShape = [a.channels, a.channels];
+    const terms: Term[] = [];
+    if (!spec.styleRegions) {
+      grams.set(layer, gramShape);
+      terms.push(styleTerm(g, a, g.input(gramInput(layer), gramShape), spec.styleWeight * weight * styleScale(spec, a)));
+    }
+    for (let r = 0; r < (spec.styleRegions ?? 0); r++) {
+      const key = regionKey(r, layer);
+      const maskShape = [1, 1, a.height, a.width];
+      grams.set(key, gramShape);
+      masks.set(key, maskShape);
+      const mask = g.input(maskInput(key), maskShape);
+      terms.push(maskedStyleTerm(g, a, mask, g.input(gramInput(key), gramShape), regionScale(g, spec, a, mask, spec.styleWeight * weight)));
+    }
+    for (const term of terms) addGrad(layer, term.grad);
+    return terms.map((t) => t.value);
   });
   const tv = totalVariationTerm(g, image, H, W, spec.tvPower, spec.tvWeight);
 
@@ -66,7 +80,7 @@ export function buildObjectiveGraph(spec: ObjectiveSpec, weights: VggWeights, fl
   g.output("tv", tv.value, []);
   g.output("loss", sum([contentLoss, styleLoss, tv.value]), []);
   g.output("grad", g.op("Add", [vgg.backward(layerGrads), tv.grad]), [1, 3, H, W]);
-  return { bytes: g.toBytes(), targetShapes: { content, grams } };
+  return { bytes: g.toBytes(), targetShapes: { content, grams, masks } };
 }
 
 /**
@@ -121,6 +135,13 @@ function relativeWeights(layers: readonly LayerWeight[]): LayerWeight[] {
 
 function contentScale(spec: ObjectiveSpec): number {
   return spec.normalization === "seed" ? 1 : 0.5;
+}
+
+/** A masked region's style scale: in gatys mode its mask energy sum(m^2) replaces h*w (guarded for empty regions). */
+function regionScale(g: GraphBuilder, spec: ObjectiveSpec, a: Activation, mask: string, weight: number): string {
+  if (spec.normalization === "seed") return g.scalar(weight * styleScale(spec, a));
+  const energy = g.op("Max", [g.op("ReduceSumSquare", [mask], { keepdims: 0 }), g.scalar(1e-6)]);
+  return g.op("Div", [g.scalar(weight / (4 * a.channels ** 2)), g.op("Mul", [energy, energy])]);
 }
 
 function styleScale(spec: ObjectiveSpec, a: Activation): number {

@@ -37,13 +37,26 @@ export interface ObjectiveSpec {
   readonly tvPower: number;
   readonly normalization: Normalization;
   readonly pooling: Pooling;
+  /**
+   * Masked style transfer: the number of mask regions that carry a style (0 or absent: none).
+   * Each region r has its own Gram target and a soft mask per style layer; its style term compares
+   * the Gram of the masked features, G_r = (F m_r)(F m_r)^T, with that target. In `gatys` mode
+   * the region's mask energy sum(m_r^2) stands in for h*w.
+   */
+  readonly styleRegions?: number;
 }
 
-/** Targets fed to the objective graph: content features [1,C,h,w] and style Gram matrices [C,C], by layer. */
+/**
+ * Targets fed to the objective graph: content features [1,C,h,w] and style Gram matrices [C,C], by
+ * layer. With style regions, grams and masks [1,1,h,w] are keyed by regionKey(r, layer).
+ */
 export interface ObjectiveTargets {
   readonly content: ReadonlyMap<string, Float32Array>;
   readonly grams: ReadonlyMap<string, Float32Array>;
+  readonly masks?: ReadonlyMap<string, Float32Array>;
 }
+
+export const regionKey = (region: number, layer: string) => `${region}:${layer}`;
 
 /** One evaluation's results. Terms are weighted contributions: content + style + tv = loss. */
 export interface Evaluation {

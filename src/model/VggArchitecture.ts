@@ -45,6 +45,14 @@ export function convLayers(model: ModelName): ConvLayer[] {
 /** Caffe pre-processing as Keras' preprocess_input(mode="caffe"): BGR order, ImageNet mean removed. */
 export const CAFFE_MEAN_BGR = [103.939, 116.779, 123.68] as const;
 
+/** Number of 2x2/2 poolings applied before `layer`'s output (a pool layer counts itself). */
+export function poolsThrough(model: ModelName, layer: string): number {
+  const layers = vggLayers(model);
+  const end = layers.findIndex((l) => l.name === layer);
+  if (end < 0) throw new Error(`unknown ${model} layer ${layer}`);
+  return layers.slice(0, end + 1).filter((l) => l.kind === "pool").length;
+}
+
 /** Spatial size of the activations after `pools` 2x2/2 poolings (Keras floors odd sizes). */
 export function pooledSize(size: number, pools: number): number {
   let s = size;

@@ -1,7 +1,7 @@
 import { PasticheError } from "../errors.js";
 import type { LayerWeight } from "../graph/ObjectiveSpec.js";
 import { deepestLayer } from "../graph/ObjectiveGraph.js";
-import { MODEL_NAMES, vggLayers, type ModelName } from "../model/VggArchitecture.js";
+import { MODEL_NAMES, poolsThrough, vggLayers, type ModelName } from "../model/VggArchitecture.js";
 import { PRESETS, PRESET_NAMES, type Preset } from "./Presets.js";
 import type { PresetName, StylizeOptions } from "./types.js";
 
@@ -113,8 +113,5 @@ export function resolveSettings(options: StylizeOptions): Settings {
 
 /** Smallest image side that still has activations at the deepest layer used: 2^(pools before it). */
 export function minimumSide(settings: Pick<Settings, "model" | "contentLayers" | "styleLayers">): number {
-  const deepest = deepestLayer(settings.model, [...settings.contentLayers, ...settings.styleLayers]);
-  const layers = vggLayers(settings.model);
-  const pools = layers.slice(0, layers.findIndex((l) => l.name === deepest)).filter((l) => l.kind === "pool").length;
-  return 2 ** pools;
+  return 2 ** poolsThrough(settings.model, deepestLayer(settings.model, [...settings.contentLayers, ...settings.styleLayers]));
 }

@@ -2,17 +2,19 @@ import { EventEmitter } from "node:events";
 import { ObjectiveSession, TargetExtractor } from "../engine/ObjectiveSession.js";
 import { PasticheError } from "../errors.js";
 import { deepestLayer } from "../graph/ObjectiveGraph.js";
-import type { ObjectiveSpec, ObjectiveTargets } from "../graph/ObjectiveSpec.js";
+import { regionKey, type ObjectiveSpec, type ObjectiveTargets } from "../graph/ObjectiveSpec.js";
 import { caffeToImage, imageToCaffe } from "../image/CaffeTensor.js";
 import { matchColorStatistics, matchLuminance, recombineLuminance, toLuminance } from "../image/ColorTransfer.js";
 import { encodeImage, readImage, resizeTo, type RgbImage } from "../image/ImageIO.js";
 import { Adam } from "../optim/Adam.js";
 import { Lbfgs } from "../optim/Lbfgs.js";
 import type { Optimizer } from "../optim/Optimizer.js";
+import { pooledSize, poolsThrough } from "../model/VggArchitecture.js";
 import { mulberry32 } from "../util/Random.js";
 import { obtainVggWeights } from "../weights/WeightLoader.js";
 import type { VggWeights } from "../weights/VggWeights.js";
 import { pyramid, styleSize, workingSize, type Size } from "./Geometry.js";
+import { RegionMasks } from "./RegionMasks.js";
 import { PRESETS } from "./Presets.js";
 import { minimumSide, resolveSettings, type Settings } from "./Settings.js";
 import type { Preview, Progress, StylizeOptions, StylizeResult } from "./types.js";
@@ -99,6 +101,7 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
   });
   if (weights.source.note) job.emit("notice", weights.source.note);
 
+  const regions = options.mask === undefined ? undefined : await RegionMasks.read(options.mask, full, styles.length, settings);
   const contentFull = await resizeTo(content, full.width, full.height);
   const { contentSource, styleSources } = colorSources(settings, content, styles);
   const scales = pyramid(full, settings.scales, minSide);
@@ -111,9 +114,9 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
   for (let s = 0; s < scales.length; s++) {
     const previous = size;
     size = scales[s];
-    const spec: ObjectiveSpec = { ...settings, height: size.height, width: size.width };
+    const spec: ObjectiveSpec = { ...settings, height: size.height, width: size.width, styleRegions: regions ? styles.length : 0 };
     const contentAt = await resizeTo(contentSource, size.width, size.height);
-    const targets = await computeTargets(settings, weights, contentAt, styleSources, size);
+    const targets = await computeTargets(settings, weights, contentAt, styleSources, size, regions);
     x = x ? await upscale(x, previous, size) : await initialImage(settings, contentAt, styleSources[0], initImage, size);
 
     const session = await ObjectiveSession.create(spec, weights, { threads: settings.threads });
@@ -181,12 +184,19 @@ function colorSources(settings: Settings, content: RgbImage, styles: RgbImage[])
 }
 
 /**
- * Content features of the content image and the blend of the style images' Gram matrices. A style
- * image of another pixel count than the output has Grams scaled by the ratio of pixel counts, so
- * that its statistics compare with the output's whatever the style scale.
+ * Content features of the content image and the style images' Gram matrices, made comparable across
+ * sizes: each style Gram is divided by its own layer's pixel count, then multiplied by the pixel
+ * count it stands for in the output: the whole layer (blended by weight) or, with a mask, the
+ * region's mask energy sum(m^2).
  */
-async function computeTargets(settings: Settings, weights: VggWeights, content: RgbImage, styles: RgbImage[], size: Size): Promise<ObjectiveTargets> {
-  const contentLayers = settings.contentLayers.map((l) => l.layer);
+async function computeTargets(
+  settings: Settings,
+  weights: VggWeights,
+  content: RgbImage,
+  styles: RgbImage[],
+  size: Size,
+  regions: RegionMasks | undefined,
+): Promise<ObjectiveTargets> {
   const styleLayers = settings.styleLayers.map((l) => l.layer);
   const extract = async (image: RgbImage, layers: { content: string[]; style: string[] }) => {
     const extractor = await TargetExtractor.create(settings.model, weights, settings.pooling, { height: image.height, width: image.width }, layers, { threads: settings.threads });
@@ -196,20 +206,33 @@ async function computeTargets(settings: Settings, weights: VggWeights, content: 
       await extractor.release();
     }
   };
-  const contentTargets = await extract(content, { content: contentLayers, style: [] });
+  const layerPixels = (s: Size, layer: string) => {
+    const pools = poolsThrough(settings.model, layer);
+    return pooledSize(s.width, pools) * pooledSize(s.height, pools);
+  };
+  const contentTargets = await extract(content, { content: settings.contentLayers.map((l) => l.layer), style: [] });
   const grams = new Map<string, Float32Array>();
+  const masks = regions ? new Map<string, Float32Array>() : undefined;
   for (let i = 0; i < styles.length; i++) {
     const target = styleSize(styles[i], size, settings);
     const style = await resizeTo(styles[i], target.width, target.height);
     const styleGrams = (await extract(style, { content: [], style: styleLayers })).grams;
-    const scale = settings.styleBlend[i] * ((size.width * size.height) / (target.width * target.height));
     for (const [layer, g] of styleGrams) {
-      const acc = grams.get(layer) ?? new Float32Array(g.length);
-      for (let k = 0; k < g.length; k++) acc[k] += scale * g[k];
-      grams.set(layer, acc);
+      const perPixel = 1 / layerPixels(target, layer);
+      if (regions && masks) {
+        const mask = regions.at(i, layer, size);
+        const energy = mask.reduce((sum, m) => sum + m * m, 0);
+        masks.set(regionKey(i, layer), mask);
+        grams.set(regionKey(i, layer), g.map((v) => v * perPixel * energy));
+      } else {
+        const k = settings.styleBlend[i] * perPixel * layerPixels(size, layer);
+        const acc = grams.get(layer) ?? new Float32Array(g.length);
+        for (let j = 0; j < g.length; j++) acc[j] += k * g[j];
+        grams.set(layer, acc);
+      }
     }
   }
-  return { content: contentTargets.content, grams };
+  return { content: contentTargets.content, grams, masks };
 }
 
 async function initialImage(settings: Settings, content: RgbImage, style: RgbImage, initImage: RgbImage | undefined, size: Size): Promise<Float64Array> {
