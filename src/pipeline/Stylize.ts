@@ -111,6 +111,7 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
   let x: Float64Array | undefined;
   let size = scales[0];
   let iteration = 0;
+  let finalLoss = NaN;
   for (let s = 0; s < scales.length; s++) {
     const previous = size;
     size = scales[s];
@@ -127,7 +128,7 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
         const started = performance.now();
         const e = await session.evaluate(point);
         const seconds = (performance.now() - started) / 1000;
-        evaluations.push({ loss: e.loss, content: e.content, style: e.style, tv: e.tv, seconds });
+        evaluations.push({ scale: s, loss: e.loss, content: e.content, style: e.style, tv: e.tv, seconds });
         const progress = clock.tick(s, iteration, seconds, e);
         job.emit("progress", progress);
         if (settings.previewEvery > 0 && progress.evaluation % settings.previewEvery === 0) {
@@ -142,6 +143,7 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
         const optimizer: Optimizer = settings.optimizer === "adam" ? adam : new Lbfgs({ maxfun: settings.evalsPerIteration, signal });
         const result = await optimizer.minimize(objective, x);
         x = result.x;
+        finalLoss = result.value;
         iteration++;
         if (result.reason === "aborted") throw new PasticheError("CANCELLED", "cancelled");
         job.emit("checkpoint", { image: caffeToImage(x, size.width, size.height), iteration, progress: clock.current() });
@@ -159,7 +161,7 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
     pixels: output.data,
     width: output.width,
     height: output.height,
-    finalLoss: evaluations.length ? Math.min(...evaluations.map((e) => e.loss)) : NaN,
+    finalLoss,
     evaluations,
     settings: { ...settings },
     weights: { path: weights.source.path, md5: weights.source.md5, catalogued: weights.source.catalogued },

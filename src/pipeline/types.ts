@@ -85,8 +85,10 @@ export interface StylizeResult {
   pixels: Uint8Array;
   width: number;
   height: number;
+  /** The objective at the returned image (before rounding to 8 bits), at the full size. */
   finalLoss: number;
-  evaluations: { loss: number; content: number; style: number; tv: number; seconds: number }[];
+  /** Every evaluation in order; `scale` indexes the coarse-to-fine scale it ran at. */
+  evaluations: { scale: number; loss: number; content: number; style: number; tv: number; seconds: number }[];
   settings: Record<string, unknown>;
   weights: { path: string; md5: string; catalogued: boolean };
 }
