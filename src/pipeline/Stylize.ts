@@ -199,26 +199,44 @@ async function computeTargets(
   size: Size,
   regions: RegionMasks | undefined,
 ): Promise<ObjectiveTargets> {
-  const styleLayers = settings.styleLayers.map((l) => l.layer);
-  const extract = async (image: RgbImage, layers: { content: string[]; style: string[] }) => {
-    const extractor = await TargetExtractor.create(settings.model, weights, settings.pooling, { height: image.height, width: image.width }, layers, { threads: settings.threads });
-    try {
-      return await extractor.extract(imageToCaffe(image));
-    } finally {
-      await extractor.release();
+  const layers = { content: settings.contentLayers.map((l) => l.layer), style: settings.styleLayers.map((l) => l.layer) };
+  // One forward-only session per image size: the seed's style image has the content's size.
+  const extractors = new Map<string, TargetExtractor>();
+  const extract = async (image: RgbImage) => {
+    const key = `${image.width}x${image.height}`;
+    let extractor = extractors.get(key);
+    if (!extractor) {
+      extractor = await TargetExtractor.create(settings.model, weights, settings.pooling, { height: image.height, width: image.width }, layers, { threads: settings.threads });
+      extractors.set(key, extractor);
     }
+    return extractor.extract(imageToCaffe(image));
   };
+  try {
+    return await blendTargets(settings, content, styles, size, regions, extract);
+  } finally {
+    for (const extractor of extractors.values()) await extractor.release();
+  }
+}
+
+async function blendTargets(
+  settings: Settings,
+  content: RgbImage,
+  styles: RgbImage[],
+  size: Size,
+  regions: RegionMasks | undefined,
+  extract: (image: RgbImage) => Promise<ObjectiveTargets>,
+): Promise<ObjectiveTargets> {
   const layerPixels = (s: Size, layer: string) => {
     const pools = poolsThrough(settings.model, layer);
     return pooledSize(s.width, pools) * pooledSize(s.height, pools);
   };
-  const contentTargets = await extract(content, { content: settings.contentLayers.map((l) => l.layer), style: [] });
+  const contentTargets = await extract(content);
   const grams = new Map<string, Float32Array>();
   const masks = regions ? new Map<string, Float32Array>() : undefined;
   for (let i = 0; i < styles.length; i++) {
     const target = styleSize(styles[i], size, settings);
     const style = await resizeTo(styles[i], target.width, target.height);
-    const styleGrams = (await extract(style, { content: [], style: styleLayers })).grams;
+    const styleGrams = (await extract(style)).grams;
     for (const [layer, g] of styleGrams) {
       const perPixel = 1 / layerPixels(target, layer);
       if (regions && masks) {

@@ -1,0 +1,115 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import sharp from "sharp";
+import { stylize } from "../src/pipeline/Stylize.js";
+import type { StylizeOptions, StylizeResult } from "../src/pipeline/types.js";
+import { readImage, resizeTo, type RgbImage } from "../src/image/ImageIO.js";
+
+// Each control changes the picture the way it promises (issue: "Beyond the seed"), on the shared
+// VGG19 weights at small sizes.
+const shared = (p: string) => fileURLToPath(new URL(`../../shared/${p}`, import.meta.url));
+const WEIGHTS = shared("weights/vgg19_notop_8bit.h5");
+const CONTENT = shared("images/content-cat.png");
+const STARRY = shared("images/style-starry-night.jpg");
+const SCREAM = shared("images/style-scream.jpg");
+const skip = existsSync(WEIGHTS) ? false : `shared VGG19 weights not found at ${WEIGHTS}`;
+
+const base: StylizeOptions = {
+  content: CONTENT,
+  styles: [STARRY],
+  preset: "gatys",
+  weights: WEIGHTS,
+  size: 48,
+  iterations: 2,
+  evalsPerIteration: 15,
+  threads: 1,
+};
+
+const run = (options: Partial<StylizeOptions>): Promise<StylizeResult> => stylize({ ...base, ...options }).result;
+const asImage = (r: StylizeResult): RgbImage => ({ width: r.width, height: r.height, data: r.pixels });
+
+/** YIQ chrominance of every pixel. */
+function chroma(img: RgbImage): Float64Array {
+  const out = new Float64Array((img.data.length / 3) * 2);
+  for (let p = 0; p < img.data.length / 3; p++) {
+    const [r, g, b] = [img.data[3 * p], img.data[3 * p + 1], img.data[3 * p + 2]];
+    out[2 * p] = 0.595716 * r - 0.274453 * g - 0.321263 * b;
+    out[2 * p + 1] = 0.211456 * r - 0.522591 * g + 0.311135 * b;
+  }
+  return out;
+}
+
+const meanAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>, pick: (i: number) => boolean = () => true) => {
+  let sum = 0;
+  let n = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (!pick(i)) continue;
+    sum += Math.abs(a[i] - b[i]);
+    n++;
+  }
+  return sum / n;
+};
+
+async function contentAt(r: StylizeResult): Promise<RgbImage> {
+  return resizeTo(await readImage(CONTENT), r.width, r.height);
+}
+
+test("--preserve-colors luminance keeps the content's chrominance", { skip }, async () => {
+  const styled = await run({ init: "noise", styleWeight: 1e5 });
+  const kept = await run({ init: "noise", styleWeight: 1e5, preserveColors: "luminance" });
+  const content = chroma(await contentAt(kept));
+  const keptError = meanAbsDiff(chroma(asImage(kept)), content);
+  // Clipping to 0..255 after recombination is the only way chroma can move.
+  assert.ok(keptError < 3, `luminance mode moved chroma by ${keptError}`);
+  assert.ok(meanAbsDiff(chroma(asImage(styled)), content) > 3 * keptError, "a plain run must change the colours more");
+});
+
+test("--style-blend 1,0 gives exactly the single-style result", { skip }, async () => {
+  const single = await run({ styles: [STARRY], seed: 3 });
+  const blended = await run({ styles: [STARRY, SCREAM], styleBlend: [1, 0], seed: 3 });
+  assert.deepEqual(Buffer.from(blended.pixels), Buffer.from(single.pixels));
+  const mixed = await run({ styles: [STARRY, SCREAM], styleBlend: [0.5, 0.5], seed: 3 });
+  assert.notDeepEqual(Buffer.from(mixed.pixels), Buffer.from(single.pixels));
+});
+
+test("a mask region marked black stays close to the content", { skip }, async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "pastiche-mask-"));
+  try {
+    // Left half black (no style), right half red (the style).
+    const w = 64;
+    const h = 48;
+    const data = Buffer.alloc(w * h * 3);
+    for (let y = 0; y < h; y++) for (let x = w / 2; x < w; x++) data[3 * (y * w + x)] = 255;
+    const mask = path.join(dir, "mask.png");
+    await sharp(data, { raw: { width: w, height: h, channels: 3 } }).png().toFile(mask);
+
+    const r = await run({ mask, styleWeight: 1e5, size: 64 });
+    const content = await contentAt(r);
+    const left = (i: number) => Math.floor(i / 3) % r.width < r.width / 2 - 4;
+    const right = (i: number) => Math.floor(i / 3) % r.width >= r.width / 2 + 4;
+    const unstyled = meanAbsDiff(r.pixels, content.data, left);
+    const styled = meanAbsDiff(r.pixels, content.data, right);
+    assert.ok(styled > 2 * unstyled, `styled half moved ${styled}, unstyled half ${unstyled}`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("coarse-to-fine reaches the requested size and a lower loss than the same budget at full size", { skip }, async () => {
+  const size = 96;
+  const pyramid = await run({ size, scales: 3, iterations: 2, evalsPerIteration: 10, init: "noise" });
+  assert.equal(Math.max(pyramid.width, pyramid.height), size);
+  // Cost of an evaluation grows with the pixel count: give the single scale the pyramid's cost.
+  // Scales grow by sqrt(2), so scale s of n costs 2^-(n-1-s) of a full-size evaluation.
+  const counts = new Map<number, number>();
+  for (const e of pyramid.evaluations) counts.set(e.scale, (counts.get(e.scale) ?? 0) + 1);
+  let budget = 0;
+  for (const [scale, count] of counts) budget += count * 2 ** -(counts.size - 1 - scale);
+  const single = await run({ size, scales: 1, iterations: 1, evalsPerIteration: Math.round(budget), init: "noise" });
+  assert.ok(pyramid.finalLoss < single.finalLoss, `pyramid ${pyramid.finalLoss} vs single scale ${single.finalLoss}`);
+});
