@@ -157,9 +157,11 @@ async function stylizeToFile(content: string, styles: string[], o: CliOptions): 
   job.on("checkpoint", (c) => {
     lastCheckpoint = c;
     if (o.saveEvery && c.iteration % o.saveEvery === 0) {
-      lastSaved = numberedPath(o.output, c.iteration);
+      // Bound now: when writes lag behind the run, lastSaved already names a later checkpoint.
+      const file = numberedPath(o.output, c.iteration);
+      lastSaved = file;
       // Checkpoints are written in order; a failure surfaces through the run's result.
-      pending = pending.then(() => writeImageAtomic(lastSaved!, c.image));
+      pending = pending.then(() => writeImageAtomic(file, c.image));
     }
   });
 

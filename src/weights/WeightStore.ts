@@ -86,13 +86,16 @@ async function ensureCached(
   return true;
 }
 
+const localFix = (entry: CatalogueEntry) =>
+  `Check the path given with --weights, or omit --weights to download ${entry.fileName}.`;
+
 async function localWeights(file: string, entry: CatalogueEntry): Promise<ResolvedWeights> {
   const abs = path.resolve(file);
   const st = await fsp.stat(abs).catch((e: NodeJS.ErrnoException) => {
     const why = e.code === "ENOENT" ? "not found" : `cannot be read (${e.code ?? e.message})`;
-    throw new PasticheError("WEIGHTS_MISSING", `Weights file ${why}: ${abs}`, { cause: e });
+    throw new PasticheError("WEIGHTS_MISSING", `Weights file ${why}: ${abs}. ${localFix(entry)}`, { cause: e });
   });
-  if (!st.isFile()) throw new PasticheError("WEIGHTS_MISSING", `Weights path is not a file: ${abs}`);
+  if (!st.isFile()) throw new PasticheError("WEIGHTS_MISSING", `Weights path is not a file: ${abs}. ${localFix(entry)}`);
   const md5 = await md5File(abs);
   if (md5 === entry.md5) return { path: abs, md5, catalogued: true, downloaded: false };
   return {
