@@ -189,7 +189,7 @@ describe("bad input: exit 2, the problem and the fix on stderr, nothing written"
     /** The arguments before "-o <out> --report <dir>/run.json"; `inp(f)` is the path of an input fixture. */
     args: (inp: (f: string) => string) => string[];
     /** Fragments stderr must contain: the problem and the fix. */
-    says: (string | RegExp)[];
+    says: string[];
     output?: string;
   }
   const run = (...more: string[]) => (inp: (f: string) => string) => [inp("content.png"), inp("style.png"), "--model", "vgg16", "--weights", vgg16, "--size", "32", "--iterations", "1", ...more];
@@ -214,7 +214,7 @@ describe("bad input: exit 2, the problem and the fix on stderr, nothing written"
     { name: "--tv-power 0.5", args: run("--tv-power", "0.5"), says: ["TV power", "from 1 to 4", "0.5"] },
     { name: "output folder missing", args: run(), output: join("missing", "out.png"), says: ["does not exist", "create it first"] },
     { name: "unsupported output extension", args: run(), output: "out.bmp", says: ["out.bmp", "must end in .png, .jpg, .jpeg, .webp"] },
-    { name: "weights file missing", args: run("--weights", join(os.tmpdir(), "pastiche-absent.h5")), says: ["pastiche-absent.h5", "not found", "omit --weights"] },
+    { name: "weights file missing", args: (inp) => [...run()(inp), "--weights", inp("absent.h5")], says: ["absent.h5", "not found", "omit --weights"] },
     { name: "weights file truncated", args: (inp) => [...run()(inp), "--weights", inp("truncated.h5")], says: ["truncated.h5", "incomplete", "--weights"] },
     { name: "VGG16 weights given with --model vgg19", args: run("--model", "vgg19"), says: ["VGG16 weights", "use --model vgg16"] },
     { name: "weights file not HDF5", args: (inp) => [...run()(inp), "--weights", inp("text.png")], says: ["not a readable HDF5 file", "--weights"] },
@@ -225,10 +225,7 @@ describe("bad input: exit 2, the problem and the fix on stderr, nothing written"
       const out = await caseDir();
       const r = await pastiche(...c.args((f) => join(inputs, f)), "-o", join(out, c.output ?? "out.png"), "--report", join(out, "run.json"));
       assertExit(r, 2);
-      for (const s of c.says) {
-        if (typeof s === "string") assert.ok(r.stderr.includes(s), `stderr should mention "${s}":\n${r.stderr}`);
-        else assert.match(r.stderr, s);
-      }
+      for (const s of c.says) assert.ok(r.stderr.includes(s), `stderr should mention "${s}":\n${r.stderr}`);
       assert.doesNotMatch(r.stderr, /internal error|\n\s+at /, "no stack trace for a user error");
       // Neither the output nor the report nor a temporary file.
       assert.deepEqual(await readdir(out), []);
