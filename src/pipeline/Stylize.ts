@@ -115,10 +115,20 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
   for (let s = 0; s < scales.length; s++) {
     const previous = size;
     size = scales[s];
-    const spec: ObjectiveSpec = { ...settings, height: size.height, width: size.width, styleRegions: regions ? styles.length : 0 };
+    // Content and TV losses are sums over pixels while the style loss is per pixel: scaling their
+    // weights by the pixel ratio keeps every coarse scale in the full size's balance.
+    const ratio = (full.width * full.height) / (size.width * size.height);
+    const spec: ObjectiveSpec = {
+      ...settings,
+      height: size.height,
+      width: size.width,
+      contentWeight: settings.contentWeight * ratio,
+      tvWeight: settings.tvWeight * ratio,
+      styleRegions: regions ? styles.length : 0,
+    };
     const contentAt = await resizeTo(contentSource, size.width, size.height);
     const targets = await computeTargets(settings, weights, contentAt, styleSources, size, regions);
-    x = x ? await upscale(x, previous, size) : await initialImage(settings, contentAt, styleSources[0], initImage, size);
+    x = x ? await upscale(x, contentSource, previous, size) : await initialImage(settings, contentAt, styleSources[0], initImage, size);
 
     const session = await ObjectiveSession.create(spec, weights, { threads: settings.threads });
     try {
@@ -265,10 +275,17 @@ async function initialImage(settings: Settings, content: RgbImage, style: RgbIma
   return x.map(() => 255 * rand() - 128);
 }
 
-/** The previous scale's result, resized to the next scale, as its starting point. */
-async function upscale(x: Float64Array, from: Size, to: Size): Promise<Float64Array> {
-  const image = await resizeTo(caffeToImage(x, from.width, from.height), to.width, to.height);
-  return imageToCaffe(image, new Float64Array(3 * to.width * to.height));
+/**
+ * The previous scale's result, resized to the next scale, as its starting point. Upsampling loses
+ * the detail the coarse scale could not hold, so the content's own detail band at the new scale
+ * (the content minus its coarse-then-upsampled copy) is added back.
+ */
+async function upscale(x: Float64Array, content: RgbImage, from: Size, to: Size): Promise<Float64Array> {
+  const n = 3 * to.width * to.height;
+  const up = imageToCaffe(await resizeTo(caffeToImage(x, from.width, from.height), to.width, to.height), new Float64Array(n));
+  const sharp = imageToCaffe(await resizeTo(content, to.width, to.height), new Float64Array(n));
+  const blurred = imageToCaffe(await resizeTo(await resizeTo(content, from.width, from.height), to.width, to.height), new Float64Array(n));
+  return up.map((v, i) => v + sharp[i] - blurred[i]);
 }
 
 /**
