@@ -3,6 +3,7 @@
  * run takes seconds. Covers finished runs (size, report, determinism, checkpoints, formats), bad
  * input (exit 2, a message with the fix, nothing written), Ctrl-C, --help and a non-finite loss.
  */
+import { PRESETS } from "../src/pipeline/Presets.js";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -274,8 +275,8 @@ test("--help exits 0 and shows every option's default", async () => {
   const defaults: Record<string, string> = {
     "--preset": 'default: "default"',
     "--size": "seed 500; gatys 512; default 512",
-    "--style-weight": "seed 4.5; gatys 10000; default 10000",
-    "--iterations": "seed 10; gatys 10; default 4",
+    "--style-weight": `seed 4.5; gatys ${PRESETS.gatys.styleWeight}; default ${PRESETS.default.styleWeight}`,
+    "--iterations": `seed 10; gatys ${PRESETS.gatys.iterations}; default ${PRESETS.default.iterations}`,
     "--scales": "seed 1; gatys 1; default auto",
     "--model": "seed vgg16; gatys vgg19; default vgg19",
     "--optimizer": "default: lbfgs",
@@ -304,9 +305,11 @@ describe("a loss that is not finite", { skip: noImages }, () => {
   });
 
   test("after a checkpoint: exit 2 and the last good image is the output", async () => {
-    // The content loss grows with the pixel count, so a content weight that keeps the coarse scale
-    // just below float32's maximum overflows at the finer one. Measured first at weight 1.
-    const args = [DOG, SCREAM, "--model", "vgg16", "--weights", vgg16, "--size", "64", "--scales", "2", "--init", "noise", "--iterations", "1", "--evals-per-iteration", "3", "--style-weight", "0", "--tv-weight", "0"];
+    // A deep content layer floors to relatively more activations at the finer scale (block5 of
+    // 45x34 is 2x2, of 64x48 it is 4x3), so from the style image the content loss jumps when the
+    // scale changes, and a content weight that keeps the coarse scale just below float32's maximum
+    // overflows at the finer one. Measured first at weight 1.
+    const args = [DOG, SCREAM, "--model", "vgg16", "--weights", vgg16, "--size", "64", "--scales", "2", "--init", "style", "--content-layers", "block5_conv1", "--iterations", "1", "--evals-per-iteration", "3", "--style-weight", "0", "--tv-weight", "0"];
     const out = await caseDir();
     assertExit(await pastiche(...args, "-o", join(out, "probe.png"), "--report", join(out, "probe.json")), 0);
     const losses = (await readReport(join(out, "probe.json"))).evaluations.map((e) => e.loss);
