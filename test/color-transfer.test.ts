@@ -1,3 +1,4 @@
+import { mulberry32 } from "../src/util/Random.js";
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
@@ -10,20 +11,9 @@ import {
 } from "../src/image/ColorTransfer.js";
 import type { RgbImage } from "../src/image/ImageIO.js";
 
-/** Deterministic uniform numbers in [0, 1) (mulberry32). */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A width x height image whose pixel p is rgb(p, rand) rounded and clipped. */
 function image(width: number, height: number, seed: number, rgb: (rand: () => number) => number[]): RgbImage {
-  const rand = random(seed);
+  const rand = mulberry32(seed);
   const data = new Uint8Array(width * height * 3);
   for (let p = 0; p < width * height; p++) data.set(rgb(rand).map((v) => Math.min(255, Math.max(0, Math.round(v)))), 3 * p);
   return { width, height, data };

@@ -10,41 +10,13 @@ import type { LayerWeight, ObjectiveSpec, ObjectiveTargets } from "../src/graph/
 import { vggLayers } from "../src/model/VggArchitecture.js";
 import type { ConvParams, VggWeights } from "../src/weights/VggWeights.js";
 import { tfjsEvaluate, tfjsTargets } from "./reference/TfjsObjective.js";
+import { mulberry32 } from "../src/util/Random.js";
+import { randomImage as randomImageOf, randomVggWeights } from "./helpers/randomWeights.js";
 
 const H = 12;
 const W = 16;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** He-uniform kernels keep activations at the input's scale through a few random layers. */
-function randomWeights(seed: number, upTo: string): VggWeights {
-  const rand = mulberry32(seed);
-  const layers = new Map<string, ConvParams>();
-  for (const l of vggLayers("vgg16")) {
-    if (l.kind !== "conv") continue;
-    const limit = Math.sqrt(6 / (9 * l.inChannels));
-    const kernel = Float32Array.from({ length: 9 * l.inChannels * l.outChannels }, () => (2 * rand() - 1) * limit);
-    const bias = Float32Array.from({ length: l.outChannels }, () => 2 * rand() - 1);
-    layers.set(l.name, { kernel, bias, inChannels: l.inChannels, outChannels: l.outChannels });
-    if (l.name === upTo) break;
-  }
-  return { model: "vgg16", layers, source: { path: "test:random", md5: "", catalogued: false } };
-}
-
-/** An NCHW image with Caffe-space-like values. */
-function randomImage(seed: number): Float32Array {
-  const rand = mulberry32(seed);
-  return Float32Array.from({ length: 3 * H * W }, () => rand() * 255 - 125);
-}
+const randomWeights = (seed: number, upTo: string) => randomVggWeights("vgg16", seed, upTo);
+const randomImage = (seed: number) => randomImageOf(H, W, seed);
 
 function makeSpec(overrides: Partial<ObjectiveSpec>): ObjectiveSpec {
   return {

@@ -228,7 +228,8 @@ describe("WeightStore", () => {
       if (state.cutAfter !== undefined) {
         const n = state.cutAfter;
         state.cutAfter = undefined;
-        res.write(data.subarray(0, n), () => res.destroy());
+        // Give the client time to take in the bytes before the reset, which would discard them.
+        res.write(data.subarray(0, n), () => setTimeout(() => res.destroy(), 300));
         return;
       }
       res.end(data);

@@ -8,6 +8,7 @@
  * A full VGG16 file (58.9 MB) takes well under a second to write; `upTo` writes a smaller,
  * depth-limited file that loadVggWeights accepts when its own `upTo` is not deeper.
  */
+import { mulberry32 } from "../../src/util/Random.js";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import h5wasm from "h5wasm/node";
@@ -38,17 +39,6 @@ export interface RandomWeightsOptions {
 /** The tensors as written (kernel HWIO [3,3,in,out], bias [out]), keyed by layer name. */
 export type WrittenWeights = Map<string, { kernel: Float32Array; bias: Float32Array }>;
 
-/** mulberry32: tiny, seedable, good enough for test weights. */
-function uniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function normals(count: number, std: number, rand: () => number): Float32Array {
   const out = new Float32Array(count);
@@ -70,7 +60,7 @@ function normals(count: number, std: number, rand: () => number): Float32Array {
 export async function writeRandomVggH5(file: string, model: ModelName, options: RandomWeightsOptions): Promise<WrittenWeights> {
   const module = await h5wasm.ready;
   module.activate_throwing_error_handler();
-  const rand = uniform(options.seed);
+  const rand = mulberry32(options.seed);
   const { defect } = options;
   let layers = vggLayers(model);
   if (options.upTo !== undefined) {
