@@ -23,6 +23,7 @@ import type { ModelName } from "../src/model/VggArchitecture.js";
 import { PRESETS } from "../src/pipeline/Presets.js";
 import { loadVggWeights } from "../src/weights/WeightLoader.js";
 import { writeRandomVggH5 } from "../test/helpers/makeWeights.js";
+import { arg } from "./args.js";
 
 const SHARED_VGG19 = fileURLToPath(new URL("../../shared/weights/vgg19_notop_8bit.h5", import.meta.url));
 
@@ -34,11 +35,6 @@ interface Row {
   rssMb: number;
   gflops: number;
   gemmFraction: number;
-}
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

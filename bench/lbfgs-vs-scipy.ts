@@ -25,6 +25,7 @@ import type { Objective } from "../src/optim/Optimizer.js";
 import { PRESETS } from "../src/pipeline/Presets.js";
 import { mulberry32 } from "../src/util/Random.js";
 import { loadVggWeights } from "../src/weights/WeightLoader.js";
+import { arg } from "./args.js";
 
 const shared = (file: string) => fileURLToPath(new URL(`../../shared/${file}`, import.meta.url));
 const WEIGHTS = shared("weights/vgg19_notop_8bit.h5");
@@ -68,11 +69,6 @@ interface Row {
   scipy: Run;
   ratio: number;
   pass: boolean;
-}
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
 function positiveInt(name: string, fallback: number): number {

@@ -12,16 +12,12 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { stylize } from "../src/pipeline/Stylize.js";
 import type { StylizeOptions } from "../src/pipeline/types.js";
+import { arg } from "./args.js";
 
 const shared = (p: string) => fileURLToPath(new URL(`../../shared/${p}`, import.meta.url));
 const WEIGHTS = shared("weights/vgg19_notop_8bit.h5");
 const CONTENT = shared("images/content-astronaut.png");
 const STYLE = shared("images/style-starry-night.jpg");
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
 
 interface Row {
   size: number;

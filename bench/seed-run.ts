@@ -17,17 +17,13 @@ import { mkdir, mkdtemp, readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { arg } from "./args.js";
 
 const shared = (file: string) => fileURLToPath(new URL(`../../shared/${file}`, import.meta.url));
 const BIN = fileURLToPath(new URL("../bin/pastiche.js", import.meta.url));
 const TARGET_S = 60;
 /** Marks the child mode: everything after it is the pastiche command line. */
 const CLI_MARKER = "--cli";
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -1,21 +1,11 @@
-import type { LayerWeight, Normalization, Pooling } from "../graph/ObjectiveSpec.js";
-import type { ModelName } from "../model/VggArchitecture.js";
+import type { LayerWeight, ObjectiveSpec } from "../graph/ObjectiveSpec.js";
 import type { ColorMode, InitMode, OptimizerName, PresetName } from "./types.js";
 
 /** Everything a preset fixes; options given by the caller override single fields. */
-export interface Preset {
-  readonly model: ModelName;
+export interface Preset extends Omit<ObjectiveSpec, "height" | "width" | "styleRegions"> {
   readonly size: number;
   readonly square: boolean;
   readonly init: InitMode;
-  readonly contentLayers: readonly LayerWeight[];
-  readonly styleLayers: readonly LayerWeight[];
-  readonly contentWeight: number;
-  readonly styleWeight: number;
-  readonly tvWeight: number;
-  readonly tvPower: number;
-  readonly normalization: Normalization;
-  readonly pooling: Pooling;
   readonly optimizer: OptimizerName;
   readonly lr: number;
   readonly iterations: number;
