@@ -102,7 +102,6 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
   if (weights.source.note) job.emit("notice", weights.source.note);
 
   const regions = options.mask === undefined ? undefined : await RegionMasks.read(options.mask, full, styles.length, settings);
-  const contentFull = await resizeTo(content, full.width, full.height);
   const { contentSource, styleSources } = colorSources(settings, content, styles);
   const scales = pyramid(full, settings.scales, minSide);
   const clock = new RunClock(settings, scales);
@@ -140,6 +139,14 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
         const seconds = (performance.now() - started) / 1000;
         evaluations.push({ scale: s, loss: e.loss, content: e.content, style: e.style, tv: e.tv, seconds });
         const progress = clock.tick(s, iteration, seconds, e);
+        if (!Number.isFinite(e.loss)) {
+          // Named here, where the run's evaluation count and the terms are known; the optimiser
+          // would only see its own call's count.
+          throw new PasticheError(
+            "LOSS_NOT_FINITE",
+            `the loss is not finite at evaluation ${progress.evaluation} (content ${e.content}, style ${e.style}, tv ${e.tv})`,
+          );
+        }
         job.emit("progress", progress);
         if (settings.previewEvery > 0 && progress.evaluation % settings.previewEvery === 0) {
           const image = caffeToImage(point, size.width, size.height);
@@ -164,7 +171,7 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
   }
 
   let output = caffeToImage(x!, full.width, full.height);
-  if (settings.preserveColors === "luminance") output = recombineLuminance(output, contentFull);
+  if (settings.preserveColors === "luminance") output = recombineLuminance(output, await resizeTo(content, full.width, full.height));
   return {
     image: await encodeImage(output, settings.format),
     format: settings.format,
