@@ -77,6 +77,10 @@ export function resolveSettings(options: StylizeOptions): Settings {
   const styleWeight = real("style weight", options.styleWeight, p.styleWeight, 0);
   if (contentWeight + styleWeight <= 0) throw bad("content weight and style weight are both 0; nothing would be optimised");
 
+  const optimizer = oneOf("optimizer", options.optimizer, ["lbfgs", "adam"], p.optimizer);
+  const evalsPerIteration = integer("evaluations per iteration", options.evalsPerIteration, p.evalsPerIteration, 1, 100_000);
+  // Adam's last evaluation in a call only measures; with one evaluation per call it never moves.
+  if (optimizer === "adam" && evalsPerIteration < 2) throw bad("--optimizer adam needs --evals-per-iteration of at least 2");
   const scales = options.scales ?? p.scales;
   if (scales !== "auto") integer("scales", scales, 1, 1, 8);
 
@@ -95,10 +99,10 @@ export function resolveSettings(options: StylizeOptions): Settings {
     tvPower: real("TV power", options.tvPower, p.tvPower, 1, 4),
     normalization: oneOf("normalization", options.normalization, ["seed", "gatys"], p.normalization),
     pooling: oneOf("pooling", options.pooling, ["max", "avg"], p.pooling),
-    optimizer: oneOf("optimizer", options.optimizer, ["lbfgs", "adam"], p.optimizer),
+    optimizer,
     lr: real("learning rate", options.lr, p.lr, Number.MIN_VALUE),
     iterations: integer("iterations", options.iterations, p.iterations, 1, 100_000),
-    evalsPerIteration: integer("evaluations per iteration", options.evalsPerIteration, p.evalsPerIteration, 1, 100_000),
+    evalsPerIteration,
     scales,
     styleScale: real("style scale", options.styleScale, p.styleScale, 0.25, 4),
     preserveColors: oneOf("preserve-colors mode", options.preserveColors, ["none", "luminance", "histogram"], p.preserveColors),
