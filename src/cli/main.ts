@@ -9,6 +9,7 @@ import type { StylizeOptions } from "../pipeline/types.js";
 import { parseBlend, parseLayers, parseNumber, parseScales } from "./parse.js";
 import { ProgressDisplay } from "./ProgressDisplay.js";
 import { runReport } from "./Report.js";
+import type { ServeOptions } from "./serve.js";
 
 /** "(preset default: seed 500, gatys 512, default 512)", so --help shows what each preset sets. */
 function presetDefaults(describe: (p: Preset) => string): string {
@@ -93,8 +94,15 @@ function buildProgram(run: (content: string, styles: string[], o: CliOptions) =>
     .option("--port <n>", "port (default: 8080)", parseNumber("--port"))
     .option("--host <address>", "address to bind (default: 127.0.0.1)")
     .option("--max-jobs <n>", "jobs run at once (default: 1)", parseNumber("--max-jobs"))
+    .option("--max-queue <n>", "jobs waiting at most; more are refused (default: 8)", parseNumber("--max-queue"))
+    .option("--memory-budget-mb <n>", "memory for running jobs; a job whose estimate does not fit is refused (default: 75% of RAM)", parseNumber("--memory-budget-mb"))
+    .option("--max-upload-mb <n>", "largest uploaded file (default: 20)", parseNumber("--max-upload-mb"))
     .option("--weights <file>", "a local Keras VGG .h5 weights file")
-    .action(async (o: { port?: number; host?: string; maxJobs?: number; weights?: string }) => {
+    .addOption(new Option("--model <name>", "network for every job (default: each preset's)").choices(MODEL_NAMES))
+    .option("--threads <n>", "compute threads per job (default: one per core)", parseNumber("--threads"))
+    .option("--verbose", "log every request")
+    .action(async (o: ServeOptions) => {
+      // Loaded only for `serve`, so that plain runs do not pay for Fastify's start-up.
       const { serve } = await import("./serve.js");
       await serve(o);
     });
