@@ -69,6 +69,17 @@ test("--preserve-colors luminance keeps the content's chrominance", { skip }, as
   assert.ok(meanAbsDiff(chroma(asImage(styled)), content) > 3 * keptError, "a plain run must change the colours more");
 });
 
+test("--preserve-colors histogram brings the output's colours nearer the content's", { skip }, async () => {
+  const meanColor = (img: RgbImage) => [0, 1, 2].map((c) => img.data.filter((_, i) => i % 3 === c).reduce((a, b) => a + b, 0) / (img.data.length / 3));
+  const distance = (a: number[], b: number[]) => Math.hypot(...a.map((v, i) => v - b[i]));
+  const styled = await run({ init: "noise", styleWeight: 1e5 });
+  const matched = await run({ init: "noise", styleWeight: 1e5, preserveColors: "histogram" });
+  const content = meanColor(await contentAt(matched));
+  const plainGap = distance(meanColor(asImage(styled)), content);
+  const matchedGap = distance(meanColor(asImage(matched)), content);
+  assert.ok(matchedGap < 0.7 * plainGap, `mean colour off by ${matchedGap} with histogram matching, ${plainGap} without`);
+});
+
 test("--style-blend 1,0 gives exactly the single-style result", { skip }, async () => {
   const single = await run({ styles: [STARRY], seed: 3 });
   const blended = await run({ styles: [STARRY, SCREAM], styleBlend: [1, 0], seed: 3 });
