@@ -65,8 +65,8 @@ const gatys: Preset = {
 
 /**
  * The no-tuning default: Gatys' objective run coarse-to-fine from ~128 px, 2 x 12 evaluations per
- * scale. Chosen over one full-size scale with the same two-minute budget at 512 px: it paints
- * larger, more painterly strokes (measured in the issue note: ~75 s at 512 px on two cores).
+ * scale: 86-109 s at 512 px on two cores. Compared with one full-size scale in the same time it
+ * paints broader, more painterly strokes; it does not reach a lower full-size loss (bench/pyramid.ts).
  */
 const defaultPreset: Preset = {
   ...gatys,
