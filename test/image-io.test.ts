@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import sharp from "sharp";
-import { isPasticheError, type ErrorCode } from "../src/errors.js";
+import { isPasticheError } from "../src/errors.js";
 import {
   checkOutputPath,
   encodeImage,
@@ -15,6 +15,7 @@ import {
   type RgbImage,
 } from "../src/image/ImageIO.js";
 import { blackPng } from "./helpers/blackPng.js";
+import { rejectsWith } from "./helpers/assertions.js";
 
 let dir: string;
 before(async () => {
@@ -42,15 +43,6 @@ function assertNear(actual: number[], expected: number[], tolerance: number): vo
   );
 }
 
-/** Asserts a PasticheError with `code` whose message contains every fragment. */
-async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, ...fragments: string[]): Promise<void> {
-  await assert.rejects(promise, (e: unknown) => {
-    assert.ok(isPasticheError(e), `expected a PasticheError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    for (const f of fragments) assert.ok(e.message.includes(f), `"${e.message}" should mention "${f}"`);
-    return true;
-  });
-}
 
 /** Noise so JPEG keeps many bytes of entropy-coded data (a truncation then cuts pixels, not headers). */
 async function noisyJpeg(width: number, height: number): Promise<Buffer> {

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import sharp from "sharp";
-import { isPasticheError, type ErrorCode } from "../src/errors.js";
 import { readMask } from "../src/image/Mask.js";
+import { rejectsWith } from "./helpers/assertions.js";
 
 type Rgb = [number, number, number];
 const RED: Rgb = [255, 0, 0];
@@ -22,14 +22,6 @@ function maskPng(width: number, height: number, colorAt: (x: number, y: number) 
 /** Left half red; right half blue on top, green below. */
 const threeRegions = (x: number, y: number, size: number): Rgb => (x < size / 2 ? RED : y < size / 2 ? BLUE : GREEN);
 
-async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, ...fragments: string[]): Promise<void> {
-  await assert.rejects(promise, (e: unknown) => {
-    assert.ok(isPasticheError(e), `expected a PasticheError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    for (const f of fragments) assert.ok(e.message.includes(f), `"${e.message}" should mention "${f}"`);
-    return true;
-  });
-}
 
 test("labels index the colours, listed in order of first appearance", async () => {
   const mask = await readMask(await maskPng(8, 8, (x, y) => threeRegions(x, y, 8)), 4, 4);
