@@ -1,8 +1,8 @@
 import { GraphBuilder, type FloatType } from "./GraphBuilder.js";
-import { VggGraph, layersThrough, type Activation } from "./VggGraph.js";
+import { VggGraph, type Activation } from "./VggGraph.js";
 import { contentTerm, gram, maskedStyleTerm, styleTerm, totalVariationTerm, type Term } from "./LossTerms.js";
 import { regionKey, type LayerWeight, type ObjectiveSpec, type Pooling } from "./ObjectiveSpec.js";
-import { vggLayers, type ModelName } from "../model/VggArchitecture.js";
+import { layersThrough, vggLayers, type ModelName } from "../model/VggArchitecture.js";
 import type { VggWeights } from "../weights/VggWeights.js";
 
 export const IMAGE_INPUT = "image";

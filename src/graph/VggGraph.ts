@@ -1,6 +1,6 @@
 import type { GraphBuilder } from "./GraphBuilder.js";
 import type { Pooling } from "./ObjectiveSpec.js";
-import { vggLayers, type ModelName } from "../model/VggArchitecture.js";
+import { layersThrough } from "../model/VggArchitecture.js";
 import type { VggWeights } from "../weights/VggWeights.js";
 import { PasticheError } from "../errors.js";
 
@@ -169,17 +169,6 @@ export class VggGraph {
     const isMax = g.op("Equal", [input.tensor, up(output.tensor)]);
     return g.op("Where", [isMax, up(grad), g.scalar(0)]);
   }
-}
-
-/** The model's layers from the first through `deepest` (a conv or pool name). */
-export function layersThrough(model: ModelName, deepest: string) {
-  const all = vggLayers(model);
-  const end = all.findIndex((l) => l.name === deepest);
-  if (end < 0) {
-    const names = all.filter((l) => l.kind === "conv").map((l) => l.name);
-    throw new PasticheError("BAD_OPTION", `unknown layer "${deepest}" for ${model}; known layers: ${names.join(", ")}`);
-  }
-  return all.slice(0, end + 1);
 }
 
 /** Keras HWIO [3,3,in,out] -> ONNX OIHW [out,in,3,3]. */

@@ -1,3 +1,5 @@
+import { PasticheError } from "../errors.js";
+
 /**
  * The convolutional part of VGG16 and VGG19 with Keras layer names.
  * Every conv is 3x3, stride 1, 'same' padding, followed by ReLU; each block ends in a 2x2/2 pool.
@@ -45,12 +47,20 @@ export function convLayers(model: ModelName): ConvLayer[] {
 /** Caffe pre-processing as Keras' preprocess_input(mode="caffe"): BGR order, ImageNet mean removed. */
 export const CAFFE_MEAN_BGR = [103.939, 116.779, 123.68] as const;
 
+/** The model's layers from the first through `layer` (a conv or pool name). */
+export function layersThrough(model: ModelName, layer: string): VggLayer[] {
+  const all = vggLayers(model);
+  const end = all.findIndex((l) => l.name === layer);
+  if (end < 0) {
+    const names = all.filter((l) => l.kind === "conv").map((l) => l.name);
+    throw new PasticheError("BAD_OPTION", `unknown layer "${layer}" for ${model}; known layers: ${names.join(", ")}`);
+  }
+  return all.slice(0, end + 1);
+}
+
 /** Number of 2x2/2 poolings applied before `layer`'s output (a pool layer counts itself). */
 export function poolsThrough(model: ModelName, layer: string): number {
-  const layers = vggLayers(model);
-  const end = layers.findIndex((l) => l.name === layer);
-  if (end < 0) throw new Error(`unknown ${model} layer ${layer}`);
-  return layers.slice(0, end + 1).filter((l) => l.kind === "pool").length;
+  return layersThrough(model, layer).filter((l) => l.kind === "pool").length;
 }
 
 /** Spatial size of the activations after `pools` 2x2/2 poolings (Keras floors odd sizes). */

@@ -2,7 +2,7 @@ import { stat } from "node:fs/promises";
 import path from "node:path";
 import h5wasm, { type Attribute, type Dataset, type File as H5File, type Group } from "h5wasm/node";
 import { PasticheError } from "../errors.js";
-import { MODEL_NAMES, convLayers, vggLayers, type ConvLayer, type ModelName } from "../model/VggArchitecture.js";
+import { MODEL_NAMES, convLayers, layersThrough, type ConvLayer, type ModelName } from "../model/VggArchitecture.js";
 import { WEIGHT_CATALOGUE } from "./WeightCatalogue.js";
 import type { ConvParams, VggWeights } from "./VggWeights.js";
 import { resolveWeights, type ResolveWeightsOptions } from "./WeightStore.js";
@@ -17,18 +17,9 @@ export interface LoadWeightsOptions {
   source?: { md5: string; catalogued: boolean; note?: string };
 }
 
-/** The conv layers of `model` up to and including `upTo` (a conv or pool layer name). */
+/** The conv layers of `model` up to and including `upTo` (a conv or pool layer name; default all). */
 export function convLayersUpTo(model: ModelName, upTo?: string): ConvLayer[] {
-  const layers = vggLayers(model);
-  if (upTo === undefined) return convLayers(model);
-  const end = layers.findIndex((l) => l.name === upTo);
-  if (end < 0) {
-    throw new PasticheError(
-      "BAD_OPTION",
-      `Unknown ${model} layer "${upTo}"; the layers are ${layers.map((l) => l.name).join(", ")}`,
-    );
-  }
-  return layers.slice(0, end + 1).filter((l): l is ConvLayer => l.kind === "conv");
+  return upTo === undefined ? convLayers(model) : layersThrough(model, upTo).filter((l): l is ConvLayer => l.kind === "conv");
 }
 
 /** resolveWeights (user file, cache or download) followed by loadVggWeights. */
