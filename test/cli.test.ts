@@ -331,3 +331,27 @@ describe("a loss that is not finite", { skip: noImages }, () => {
     assert.deepEqual((await readdir(out)).sort(), ["out-0001.png", "out.png", "probe.json", "probe.png"]);
   });
 });
+
+test("without -o: exit 2, the problem and the fix", async () => {
+  const r = await pastiche("content.png", "style.png");
+  assertExit(r, 2);
+  assert.match(r.stderr, /no output file: add -o out\.png/);
+});
+
+test("serve: answers on 127.0.0.1 and shuts down on SIGTERM", async () => {
+  const { child, exit } = start(["serve", "--port", "0"]);
+  const url = await new Promise<string>((resolve, reject) => {
+    let seen = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      seen += d.toString();
+      const m = /running at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(seen);
+      if (m) resolve(m[1]);
+    });
+    void exit.then((r) => reject(new Error(`serve exited early: ${r.stderr}`)));
+  });
+  const page = await fetch(url);
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /<html/);
+  child.kill("SIGTERM");
+  assertExit(await exit, 0);
+});

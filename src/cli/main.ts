@@ -18,7 +18,7 @@ function presetDefaults(describe: (p: Preset) => string): string {
 const layerList = (layers: Preset["contentLayers"]) => layers.map((l) => l.layer).join(",");
 
 interface CliOptions {
-  output: string;
+  output?: string;
   preset?: StylizeOptions["preset"];
   model?: StylizeOptions["model"];
   size?: number;
@@ -56,7 +56,8 @@ function buildProgram(run: (content: string, styles: string[], o: CliOptions) =>
     .description("Repaint a photo in the style of one or more paintings (Gatys et al. neural style transfer).")
     .argument("<content>", "the photo to repaint (JPEG, PNG, WebP, AVIF, TIFF, GIF)")
     .argument("<styles...>", "one or more style images")
-    .requiredOption("-o, --output <file>", "output image; .png, .jpg or .webp")
+    // Checked in stylizeToFile: commander would also demand a required root option of `serve`.
+    .option("-o, --output <file>", "output image (required); .png, .jpg or .webp")
     .addOption(new Option("--preset <name>", "settings to start from; options below override single fields").choices(PRESET_NAMES).default("default"))
     .addOption(new Option("--model <name>", `network ${presetDefaults((p) => p.model)}`).choices(MODEL_NAMES))
     .option("--size <px>", `long edge of the output in pixels ${presetDefaults((p) => String(p.size))}`, parseNumber("--size"))
@@ -111,7 +112,9 @@ function buildProgram(run: (content: string, styles: string[], o: CliOptions) =>
 }
 
 async function stylizeToFile(content: string, styles: string[], o: CliOptions): Promise<void> {
-  const format = await checkOutputPath(o.output);
+  const output = o.output;
+  if (!output) throw new PasticheError("BAD_OPTION", "no output file: add -o out.png (or .jpg, .webp)");
+  const format = await checkOutputPath(output);
   if (o.saveEvery !== undefined && (!Number.isInteger(o.saveEvery) || o.saveEvery < 1)) {
     throw new PasticheError("BAD_OPTION", `--save-every must be a whole number >= 1, got ${o.saveEvery}`);
   }
@@ -166,7 +169,7 @@ async function stylizeToFile(content: string, styles: string[], o: CliOptions): 
     lastCheckpoint = c;
     if (o.saveEvery && c.iteration % o.saveEvery === 0) {
       // Bound now: when writes lag behind the run, lastSaved already names a later checkpoint.
-      const file = numberedPath(o.output, c.iteration);
+      const file = numberedPath(output, c.iteration);
       lastSaved = file;
       // Checkpoints are written in order; a failure surfaces through the run's result.
       pending = pending.then(() => writeImageAtomic(file, c.image));
@@ -176,24 +179,24 @@ async function stylizeToFile(content: string, styles: string[], o: CliOptions): 
   try {
     const result = await job.result;
     await pending;
-    await writeFileAtomic(o.output, result.image);
+    await writeFileAtomic(output, result.image);
     if (o.report) await writeFileAtomic(o.report, JSON.stringify(runReport(options, result), null, 2) + "\n");
-    display.done(o.output, result);
+    display.done(output, result);
   } catch (e) {
     await pending.catch(() => undefined);
     display.stop();
     if (isPasticheError(e) && e.code === "CANCELLED") {
-      throw new PasticheError("CANCELLED", `cancelled; nothing was written to ${o.output}${lastSaved ? ` (the last checkpoint is ${lastSaved})` : ""}`);
+      throw new PasticheError("CANCELLED", `cancelled; nothing was written to ${output}${lastSaved ? ` (the last checkpoint is ${lastSaved})` : ""}`);
     }
     if (isPasticheError(e) && e.code === "LOSS_NOT_FINITE") {
       const fix = "lower --content-weight, --style-weight or --tv-weight (or --lr with --optimizer adam)";
-      if (!lastCheckpoint) throw new PasticheError("LOSS_NOT_FINITE", `${e.message}; nothing was written to ${o.output}: ${fix}`);
+      if (!lastCheckpoint) throw new PasticheError("LOSS_NOT_FINITE", `${e.message}; nothing was written to ${output}: ${fix}`);
       const { image, iteration } = lastCheckpoint;
-      await writeImageAtomic(o.output, image);
+      await writeImageAtomic(output, image);
       // On a coarse-to-fine run the last good image may be from a smaller scale than asked for.
       throw new PasticheError(
         "LOSS_NOT_FINITE",
-        `${e.message}; wrote the last good image (after iteration ${iteration}, ${image.width}x${image.height}) to ${o.output}: ${fix}`,
+        `${e.message}; wrote the last good image (after iteration ${iteration}, ${image.width}x${image.height}) to ${output}: ${fix}`,
       );
     }
     throw e;
