@@ -5,7 +5,8 @@
  *
  *   npm run bench [-- --json] [-- --sizes 256,512] [-- --threads N] [-- --runs 5]
  *
- * Each configuration runs in its own child process so that its peak RSS is its own.
+ * Each configuration runs in its own child process (bench/engine-child.mjs, on the build in dist/)
+ * so that its peak RSS is its own.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -14,16 +15,15 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import ort from "onnxruntime-node";
-import { ObjectiveSession } from "../src/engine/ObjectiveSession.js";
 import { GraphBuilder } from "../src/graph/GraphBuilder.js";
 import type { ObjectiveSpec } from "../src/graph/ObjectiveSpec.js";
 import { deepestLayer } from "../src/graph/ObjectiveGraph.js";
 import { layersThrough, type ModelName } from "../src/model/VggArchitecture.js";
 import { PRESETS } from "../src/pipeline/Presets.js";
-import { loadVggWeights } from "../src/weights/WeightLoader.js";
 import { writeRandomVggH5 } from "../test/helpers/makeWeights.js";
 import { arg } from "./args.js";
 
+const CHILD = fileURLToPath(new URL("./engine-child.mjs", import.meta.url));
 const SHARED_VGG19 = fileURLToPath(new URL("../../shared/weights/vgg19_notop_8bit.h5", import.meta.url));
 
 interface Row {
@@ -78,59 +78,11 @@ async function matmulGflops(threads: number | undefined): Promise<number> {
   return (2 * n ** 3) / median(times) / 1e9;
 }
 
-/** Child process: one model and size; prints one JSON line. */
-async function measure(model: ModelName, size: number, weightsFile: string, runs: number, threads: number | undefined, gemm: number): Promise<void> {
-  const spec = seedSpec(model, size);
-  const weights = await loadVggWeights(weightsFile, model, { upTo: deepestLayer(model, [...spec.contentLayers, ...spec.styleLayers]) });
-  let t = performance.now();
-  const session = await ObjectiveSession.create(spec, weights, { threads });
-  const sessionS = (performance.now() - t) / 1000;
-  const content = new Map<string, Float32Array>();
-  const grams = new Map<string, Float32Array>();
-  const rand = (n: number) => new Float32Array(n).map(() => Math.random());
-  let h = size;
-  let w = size;
-  for (const layer of layersThrough(model, "block5_conv3")) {
-    if (layer.kind === "pool") {
-      h = Math.floor(h / 2);
-      w = Math.floor(w / 2);
-    } else {
-      if (spec.contentLayers.some((l) => l.layer === layer.name)) content.set(layer.name, rand(layer.outChannels * h * w));
-      if (spec.styleLayers.some((l) => l.layer === layer.name)) grams.set(layer.name, rand(layer.outChannels ** 2));
-    }
-  }
-  session.setTargets({ content, grams });
-  const image = rand(3 * size * size).map((v) => 255 * v - 128);
-  const times: number[] = [];
-  for (let i = 0; i < runs + 2; i++) {
-    t = performance.now();
-    await session.evaluate(image);
-    if (i >= 2) times.push((performance.now() - t) / 1000); // the first runs grow ORT's memory pools
-  }
-  const sPerEval = median(times);
-  const gflops = flopsPerEvaluation(spec) / sPerEval / 1e9;
-  const row: Row = {
-    model,
-    size,
-    sPerEval: round(sPerEval, 3),
-    sessionS: round(sessionS, 2),
-    rssMb: Math.round(process.resourceUsage().maxRSS / 1024),
-    gflops: round(gflops, 1),
-    gemmFraction: round(gflops / gemm, 2),
-  };
-  process.stdout.write(JSON.stringify(row) + "\n");
-}
-
 const round = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits;
 
 async function main(): Promise<void> {
   const threads = arg("--threads") ? Number(arg("--threads")) : undefined;
   const runs = Number(arg("--runs") ?? 5);
-  if (arg("--child")) {
-    const [model, size, file, gemm] = arg("--child")!.split(",");
-    await measure(model as ModelName, Number(size), file, runs, threads, Number(gemm));
-    return;
-  }
   const json = process.argv.includes("--json");
   const sizes = (arg("--sizes") ?? "256,512").split(",").map(Number);
   const gemm = await matmulGflops(threads);
@@ -141,18 +93,26 @@ async function main(): Promise<void> {
     const configs: [ModelName, string][] = [["vgg16", vgg16]];
     if (existsSync(SHARED_VGG19)) configs.push(["vgg19", SHARED_VGG19]);
     else process.stderr.write(`VGG19 skipped: ${SHARED_VGG19} not found\n`);
-    const self = fileURLToPath(import.meta.url);
     if (!json) {
       process.stdout.write(`ORT MatMul 2048^3 rate: ${gemm.toFixed(1)} GFLOP/s; cores: ${os.cpus().length} (${os.cpus()[0]?.model ?? "?"})\n`);
       process.stdout.write("model  size  s/eval  session s  peak RSS MB  GFLOP/s  fraction of MatMul rate\n");
     }
     for (const [model, file] of configs) {
       for (const size of sizes) {
-        const args = ["--import", "tsx", self, "--child", [model, size, file, gemm].join(","), "--runs", String(runs)];
-        if (threads) args.push("--threads", String(threads));
+        const args = [CHILD, model, String(size), file, String(runs), ...(threads ? [String(threads)] : [])];
         const child = spawnSync(process.execPath, args, { encoding: "utf8" });
         if (child.status !== 0) throw new Error(`benchmark of ${model} at ${size} failed:\n${child.stderr}`);
-        const row = JSON.parse(child.stdout.trim().split("\n").pop()!) as Row;
+        const measured = JSON.parse(child.stdout.trim().split("\n").pop()!) as { sPerEval: number; sessionS: number; rssMb: number };
+        const gflops = flopsPerEvaluation(seedSpec(model, size)) / measured.sPerEval / 1e9;
+        const row: Row = {
+          model,
+          size,
+          sPerEval: round(measured.sPerEval, 3),
+          sessionS: round(measured.sessionS, 2),
+          rssMb: measured.rssMb,
+          gflops: round(gflops, 1),
+          gemmFraction: round(gflops / gemm, 2),
+        };
         process.stdout.write(
           json
             ? JSON.stringify(row) + "\n"
