@@ -42,11 +42,6 @@ export function weightsCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(env.HOME || homedir(), ".cache", "pastiche");
 }
 
-/** Where the catalogue file for `model` is (or will be) cached. */
-export function cachedWeightsPath(model: ModelName, dir: string = weightsCacheDir()): string {
-  return path.join(dir, WEIGHT_CATALOGUE[model].fileName);
-}
-
 export async function md5File(file: string): Promise<string> {
   const hash = createHash("md5");
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
