@@ -75,6 +75,9 @@ const cases: [string, Partial<ObjectiveSpec>][] = [
   ["content term alone", { styleWeight: 0, tvWeight: 0 }],
   ["style term alone, seed normalisation", { contentWeight: 0, tvWeight: 0 }],
   ["style term alone, gatys normalisation", { contentWeight: 0, tvWeight: 0, normalization: "gatys" }],
+  ["style term alone, balanced normalisation", { contentWeight: 0, tvWeight: 0, normalization: "balanced" }],
+  ["content term alone, balanced normalisation", { styleWeight: 0, tvWeight: 0, normalization: "balanced" }],
+  ["all terms, balanced normalisation, odd size 13x17", { height: 13, width: 17, normalization: "balanced", styleWeight: 10, tvWeight: 1e-3 }],
   ["total variation alone, power 1.25", { contentWeight: 0, styleWeight: 0 }],
   ["total variation alone, power 2", { contentWeight: 0, styleWeight: 0, tvPower: 2 }],
   ["all terms, average pooling", { pooling: "avg", normalization: "gatys", styleWeight: 1e4 }],
@@ -84,6 +87,7 @@ const cases: [string, Partial<ObjectiveSpec>][] = [
   ["all terms, odd size 37x53, max pooling", { height: 37, width: 53, styleWeight: 1e4 }],
   ["masked style regions alone, seed normalisation", { contentWeight: 0, tvWeight: 0, styleRegions: 2 }],
   ["masked style regions alone, gatys normalisation", { contentWeight: 0, tvWeight: 0, styleRegions: 2, normalization: "gatys" }],
+  ["masked style regions alone, balanced normalisation", { contentWeight: 0, tvWeight: 0, styleRegions: 2, normalization: "balanced" }],
 ];
 
 for (const [name, change] of cases) {

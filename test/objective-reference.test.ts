@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { ObjectiveSession, TargetExtractor } from "../src/engine/ObjectiveSession.js";
-import type { ObjectiveSpec, ObjectiveTargets } from "../src/graph/ObjectiveSpec.js";
+import type { Normalization, ObjectiveSpec, ObjectiveTargets } from "../src/graph/ObjectiveSpec.js";
 import { loadVggWeights } from "../src/weights/WeightLoader.js";
 import { tfjsEvaluate, tfjsTargets } from "./reference/TfjsObjective.js";
 import { randomImage } from "./helpers/randomWeights.js";
@@ -26,24 +26,25 @@ function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 const layers = (...names: string[]) => names.map((layer, i) => ({ layer, weight: i + 1 }));
 
-function spec(height: number, width: number, normalization: "seed" | "gatys", pooling: "max" | "avg"): ObjectiveSpec {
+function spec(height: number, width: number, normalization: Normalization, pooling: "max" | "avg"): ObjectiveSpec {
   return {
     model: "vgg19",
     height,
     width,
     contentLayers: layers("block4_conv2"),
     styleLayers: layers("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"),
-    contentWeight: normalization === "seed" ? 0.02 : 1,
-    styleWeight: normalization === "seed" ? 4.5 : 1e3,
-    tvWeight: 0.5,
+    contentWeight: { seed: 0.02, gatys: 1, balanced: 1 }[normalization],
+    styleWeight: { seed: 4.5, gatys: 1e3, balanced: 10 }[normalization],
+    tvWeight: normalization === "balanced" ? 1e-4 : 0.5,
     tvPower: 1.25,
     normalization,
     pooling,
   };
 }
 
-const cases: [number, number, "seed" | "gatys", "max" | "avg"][] = [
+const cases: [number, number, Normalization, "max" | "avg"][] = [
   [32, 48, "seed", "max"],
+  [32, 48, "balanced", "max"],
   [32, 48, "seed", "avg"],
   [32, 48, "gatys", "max"],
   [32, 48, "gatys", "avg"],

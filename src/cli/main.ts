@@ -72,7 +72,7 @@ function buildProgram(run: (content: string, styles: string[], o: CliOptions) =>
     .option("--tv-power <p>", "exponent of the total-variation loss, >= 1 (default: 1.25)", parseNumber("--tv-power"))
     .option("--content-layers <list>", `comma-separated layers, each with an optional :weight ${presetDefaults((p) => layerList(p.contentLayers))}`, parseLayers("--content-layers"))
     .option("--style-layers <list>", `comma-separated layers, each with an optional :weight ${presetDefaults((p) => layerList(p.styleLayers))}`, parseLayers("--style-layers"))
-    .addOption(new Option("--normalization <mode>", `loss normalisation: seed = METHOD.md's, gatys = per layer ${presetDefaults((p) => p.normalization)}`).choices(["seed", "gatys"]))
+    .addOption(new Option("--normalization <mode>", `loss normalisation: seed = METHOD.md's, gatys = per layer, balanced = each layer relative to its target ${presetDefaults((p) => p.normalization)}`).choices(["seed", "gatys", "balanced"]))
     .addOption(new Option("--pooling <kind>", "pooling in the network (default: max)").choices(["max", "avg"]))
     .addOption(new Option("--init <kind>", `starting image ${presetDefaults((p) => p.init)}`).choices(["noise", "content", "style"]))
     .option("--init-image <file>", "start from this image instead")

@@ -13,25 +13,34 @@ export function gram(g: GraphBuilder, a: Activation): { flat: string; gram: stri
   return { flat, gram: g.op("Gemm", [flat, flat], { transB: 1 }) };
 }
 
-/** scale * sum((F - P)^2); d/dF = 2 scale (F - P). */
-export function contentTerm(g: GraphBuilder, a: Activation, target: string, scale: number): Term {
-  const diff = g.op("Sub", [a.tensor, target]);
-  const value = g.op("Mul", [g.op("ReduceSumSquare", [diff], { keepdims: 0 }), g.scalar(scale)]);
-  return { value, grad: g.op("Mul", [diff, g.scalar(2 * scale)]) };
+/**
+ * 1 / sum(target^2) as a graph scalar (guarded against an all-zero target): the `balanced`
+ * normalisation divides a layer's squared error by its target's squared norm, so every layer's
+ * term is a relative error near 1 for an unrelated image, whatever the layer's scale.
+ */
+export function inverseEnergy(g: GraphBuilder, target: string): string {
+  return g.op("Reciprocal", [g.op("Max", [g.op("ReduceSumSquare", [target], { keepdims: 0 }), g.scalar(1e-12)])]);
 }
 
-/** scale * sum((G - A)^2); d/dF = 4 scale (G - A) F, since G is symmetric. */
-export function styleTerm(g: GraphBuilder, a: Activation, targetGram: string, scale: number): Term {
+/** scale * sum((F - P)^2); d/dF = 2 scale (F - P). `scale` is a graph scalar. */
+export function contentTerm(g: GraphBuilder, a: Activation, target: string, scale: string): Term {
+  const diff = g.op("Sub", [a.tensor, target]);
+  const value = g.op("Mul", [g.op("ReduceSumSquare", [diff], { keepdims: 0 }), scale]);
+  return { value, grad: g.op("Mul", [diff, g.op("Mul", [scale, g.scalar(2)])]) };
+}
+
+/** scale * sum((G - A)^2); d/dF = 4 scale (G - A) F, since G is symmetric. `scale` is a graph scalar. */
+export function styleTerm(g: GraphBuilder, a: Activation, targetGram: string, scale: string): Term {
   const { flat, gram: G } = gram(g, a);
   const diff = g.op("Sub", [G, targetGram]);
-  const value = g.op("Mul", [g.op("ReduceSumSquare", [diff], { keepdims: 0 }), g.scalar(scale)]);
-  const dFlat = g.op("MatMul", [g.op("Mul", [diff, g.scalar(4 * scale)]), flat]);
+  const value = g.op("Mul", [g.op("ReduceSumSquare", [diff], { keepdims: 0 }), scale]);
+  const dFlat = g.op("MatMul", [g.op("Mul", [diff, g.op("Mul", [scale, g.scalar(4)])]), flat]);
   return { value, grad: g.op("Reshape", [dFlat, g.ints([1, a.channels, a.height, a.width])]) };
 }
 
 /**
  * Style term over one mask region m ([1,1,h,w], values in 0..1): with M = F m,
- * scale * sum((M M^T - A)^2) and d/dF = m * 4 scale (M M^T - A) M. `scale` is a graph scalar here
+ * scale * sum((M M^T - A)^2) and d/dF = m * 4 scale (M M^T - A) M. `scale` is a graph scalar
  * because gatys normalisation divides by the region's mask energy, which is an input.
  */
 export function maskedStyleTerm(g: GraphBuilder, a: Activation, mask: string, targetGram: string, scale: string): Term {

@@ -1,6 +1,6 @@
 import { GraphBuilder, type FloatType } from "./GraphBuilder.js";
 import { VggGraph, type Activation } from "./VggGraph.js";
-import { contentTerm, gram, maskedStyleTerm, styleTerm, totalVariationTerm, type Term } from "./LossTerms.js";
+import { contentTerm, gram, inverseEnergy, maskedStyleTerm, styleTerm, totalVariationTerm, type Term } from "./LossTerms.js";
 import { regionKey, type LayerWeight, type ObjectiveSpec, type Pooling } from "./ObjectiveSpec.js";
 import { layersThrough, vggLayers, type ModelName } from "../model/VggArchitecture.js";
 import type { VggWeights } from "../weights/VggWeights.js";
@@ -46,7 +46,8 @@ export function buildObjectiveGraph(spec: ObjectiveSpec, weights: VggWeights, fl
     const a = activation(acts, layer);
     const shape = [1, a.channels, a.height, a.width];
     content.set(layer, shape);
-    const term = contentTerm(g, a, g.input(contentInput(layer), shape), spec.contentWeight * weight * contentScale(spec));
+    const target = g.input(contentInput(layer), shape);
+    const term = contentTerm(g, a, target, contentScale(g, spec, target, spec.contentWeight * weight));
     addGrad(layer, term.grad);
     return term.value;
   });
@@ -57,7 +58,8 @@ export function buildObjectiveGraph(spec: ObjectiveSpec, weights: VggWeights, fl
     const terms: Term[] = [];
     if (!spec.styleRegions) {
       grams.set(layer, gramShape);
-      terms.push(styleTerm(g, a, g.input(gramInput(layer), gramShape), spec.styleWeight * weight * styleScale(spec, a)));
+      const target = g.input(gramInput(layer), gramShape);
+      terms.push(styleTerm(g, a, target, styleScale(g, spec, a, target, spec.styleWeight * weight)));
     }
     for (let r = 0; r < (spec.styleRegions ?? 0); r++) {
       const key = regionKey(r, layer);
@@ -65,12 +67,14 @@ export function buildObjectiveGraph(spec: ObjectiveSpec, weights: VggWeights, fl
       grams.set(key, gramShape);
       masks.set(key, maskShape);
       const mask = g.input(maskInput(key), maskShape);
-      terms.push(maskedStyleTerm(g, a, mask, g.input(gramInput(key), gramShape), regionScale(g, spec, a, mask, spec.styleWeight * weight)));
+      const target = g.input(gramInput(key), gramShape);
+      terms.push(maskedStyleTerm(g, a, mask, target, regionScale(g, spec, a, mask, target, spec.styleWeight * weight)));
     }
     for (const term of terms) addGrad(layer, term.grad);
     return terms.map((t) => t.value);
   });
-  const tv = totalVariationTerm(g, image, H, W, spec.tvPower, spec.tvWeight);
+  const tvTerms = spec.normalization === "balanced" ? 3 * (H - 1) * (W - 1) : 1;
+  const tv = totalVariationTerm(g, image, H, W, spec.tvPower, spec.tvWeight / tvTerms);
 
   const sum = (values: string[]) => (values.length ? values.reduce((acc, v) => g.op("Add", [acc, v])) : g.scalar(0));
   const contentLoss = sum(contentValues);
@@ -133,18 +137,20 @@ function relativeWeights(layers: readonly LayerWeight[]): LayerWeight[] {
   return layers.map((l) => ({ layer: l.layer, weight: l.weight / total }));
 }
 
-function contentScale(spec: ObjectiveSpec): number {
-  return spec.normalization === "seed" ? 1 : 0.5;
+function contentScale(g: GraphBuilder, spec: ObjectiveSpec, target: string, weight: number): string {
+  if (spec.normalization === "balanced") return g.op("Mul", [inverseEnergy(g, target), g.scalar(weight)]);
+  return g.scalar(spec.normalization === "seed" ? weight : 0.5 * weight);
 }
 
 /** A masked region's style scale: in gatys mode its mask energy sum(m^2) replaces h*w (guarded for empty regions). */
-function regionScale(g: GraphBuilder, spec: ObjectiveSpec, a: Activation, mask: string, weight: number): string {
-  if (spec.normalization === "seed") return g.scalar(weight * styleScale(spec, a));
+function regionScale(g: GraphBuilder, spec: ObjectiveSpec, a: Activation, mask: string, target: string, weight: number): string {
+  if (spec.normalization !== "gatys") return styleScale(g, spec, a, target, weight);
   const energy = g.op("Max", [g.op("ReduceSumSquare", [mask], { keepdims: 0 }), g.scalar(1e-6)]);
   return g.op("Div", [g.scalar(weight / (4 * a.channels ** 2)), g.op("Mul", [energy, energy])]);
 }
 
-function styleScale(spec: ObjectiveSpec, a: Activation): number {
-  if (spec.normalization === "seed") return 1 / (4 * 3 ** 2 * (spec.height * spec.width) ** 2);
-  return 1 / (4 * a.channels ** 2 * (a.height * a.width) ** 2);
+function styleScale(g: GraphBuilder, spec: ObjectiveSpec, a: Activation, target: string, weight: number): string {
+  if (spec.normalization === "balanced") return g.op("Mul", [inverseEnergy(g, target), g.scalar(weight)]);
+  if (spec.normalization === "seed") return g.scalar(weight * (1 / (4 * 3 ** 2 * (spec.height * spec.width) ** 2)));
+  return g.scalar(weight * (1 / (4 * a.channels ** 2 * (a.height * a.width) ** 2)));
 }

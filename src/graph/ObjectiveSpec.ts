@@ -10,8 +10,13 @@ export interface LayerWeight {
  * `seed`: exactly METHOD.md: style E_l = sum((G-A)^2) / (4 * 3^2 * (H*W)^2) with H*W the INPUT
  *         image's pixel count; content sum((F-P)^2).
  * `gatys`: per layer, style E_l = sum((G-A)^2) / (4 C^2 (h w)^2); content 1/2 sum((F-P)^2).
+ * `balanced`: every term relative to its target: style E_l = sum((G-A)^2) / sum(A^2), content
+ *         sum((F-P)^2) / sum(P^2), TV the mean over its terms instead of the sum. With Caffe-scale
+ *         activations gatys' block4 term outweighs block1's by ~1e4, so colour and fine texture
+ *         never arrive; relative errors weigh the layers as the user's layer weights say, and are
+ *         independent of the image size (so coarse scales need no reweighting).
  */
-export type Normalization = "seed" | "gatys";
+export type Normalization = "seed" | "gatys" | "balanced";
 export type Pooling = "max" | "avg";
 
 /**

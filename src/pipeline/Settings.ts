@@ -97,7 +97,7 @@ export function resolveSettings(options: StylizeOptions): Settings {
     tvWeight: real("TV weight", options.tvWeight, p.tvWeight, 0),
     // Below 1 the TV gradient is infinite where neighbouring pixels are equal.
     tvPower: real("TV power", options.tvPower, p.tvPower, 1, 4),
-    normalization: oneOf("normalization", options.normalization, ["seed", "gatys"], p.normalization),
+    normalization: oneOf("normalization", options.normalization, ["seed", "gatys", "balanced"], p.normalization),
     pooling: oneOf("pooling", options.pooling, ["max", "avg"], p.pooling),
     optimizer,
     lr: real("learning rate", options.lr, p.lr, Number.MIN_VALUE),

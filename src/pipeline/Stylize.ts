@@ -115,8 +115,9 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
     const previous = size;
     size = scales[s];
     // Content and TV losses are sums over pixels while the style loss is per pixel: scaling their
-    // weights by the pixel ratio keeps every coarse scale in the full size's balance.
-    const ratio = (full.width * full.height) / (size.width * size.height);
+    // weights by the pixel ratio keeps every coarse scale in the full size's balance. Balanced
+    // terms are relative errors and means, the same at every size.
+    const ratio = settings.normalization === "balanced" ? 1 : (full.width * full.height) / (size.width * size.height);
     const spec: ObjectiveSpec = {
       ...settings,
       height: size.height,

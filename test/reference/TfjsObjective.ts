@@ -115,20 +115,24 @@ export async function tfjsEvaluate(
     const contentLoss = weightedMean(spec.contentLayers, (name) => {
       const f = act(name);
       const [, h, w, c] = f.shape;
-      const diff = tf.sub(tf.transpose(f, [0, 3, 1, 2]), target(targets.content, name, [1, c, h, w]));
-      const sq = tf.sum<tf.Scalar>(tf.square(diff));
+      const p = target(targets.content, name, [1, c, h, w]);
+      const sq = tf.sum<tf.Scalar>(tf.square(tf.sub(tf.transpose(f, [0, 3, 1, 2]), p)));
+      if (spec.normalization === "balanced") return tf.div<tf.Scalar>(sq, tf.sum(tf.square(p)));
       return spec.normalization === "gatys" ? tf.mul<tf.Scalar>(sq, 0.5) : sq;
     });
     const styleLoss = weightedMean(spec.styleLayers, (name) => {
       const f = act(name);
       const [, h, w, c] = f.shape;
-      const sq = tf.sum(tf.square(tf.sub(gram(f), target(targets.grams, name, [c, c]))));
+      const a = target(targets.grams, name, [c, c]);
+      const sq = tf.sum(tf.square(tf.sub(gram(f), a)));
+      if (spec.normalization === "balanced") return tf.div(sq, tf.sum(tf.square(a)));
       const denom = spec.normalization === "gatys" ? 4 * c * c * (h * w) ** 2 : 4 * 9 * pixels ** 2;
       return tf.div(sq, denom);
     });
     const content = tf.mul(contentLoss, spec.contentWeight);
     const style = tf.mul(styleLoss, spec.styleWeight);
-    const tv = tf.mul(totalVariation(x, spec.tvPower), spec.tvWeight);
+    const tvTerms = spec.normalization === "balanced" ? 3 * (spec.height - 1) * (spec.width - 1) : 1;
+    const tv = tf.mul(totalVariation(x, spec.tvPower), spec.tvWeight / tvTerms);
     // Read inside the taped function: its intermediates are disposed once it returns.
     terms = { content: content.dataSync()[0], style: style.dataSync()[0], tv: tv.dataSync()[0] };
     return tf.addN([content, style, tv]) as tf.Scalar;
