@@ -1,10 +1,15 @@
+import { existsSync } from "node:fs";
 import os from "node:os";
+import path from "node:path";
+import { score, type ImageScore } from "../pipeline/Score.js";
 import type { StylizeOptions, StylizeResult } from "../pipeline/types.js";
+import { WEIGHT_CATALOGUE } from "../weights/WeightCatalogue.js";
+import { weightsCacheDir } from "../weights/WeightStore.js";
 
 const describeInput = (input: string | Buffer) => (typeof input === "string" ? input : `<${input.length} bytes>`);
 
 /** The --report JSON: what ran, on what, with which weights, and the loss of every evaluation. */
-export function runReport(options: StylizeOptions, result: StylizeResult) {
+export function runReport(options: StylizeOptions, result: StylizeResult, quality: ReportScore) {
   return {
     inputs: { content: describeInput(options.content), styles: options.styles.map(describeInput) },
     settings: result.settings,
@@ -18,7 +23,30 @@ export function runReport(options: StylizeOptions, result: StylizeResult) {
     },
     output: { width: result.width, height: result.height, format: result.format },
     finalLoss: result.finalLoss,
+    ...quality,
     seconds: result.evaluations.reduce((s, e) => s + e.seconds, 0),
     evaluations: result.evaluations,
   };
+}
+
+export type ReportScore = { score: ImageScore; scoreNote?: undefined } | { score: null; scoreNote: string };
+
+/**
+ * The output's yardstick score (`pastiche score`), which needs VGG19 weights: the run's own when it
+ * used VGG19, else the cached catalogue file. Nothing is downloaded for a report.
+ */
+export async function reportScore(options: StylizeOptions, result: StylizeResult): Promise<ReportScore> {
+  const cached = path.join(weightsCacheDir(), WEIGHT_CATALOGUE.vgg19.fileName);
+  const weights = result.settings.model === "vgg19" ? result.weights.path : existsSync(cached) ? cached : undefined;
+  if (!weights) return { score: null, scoreNote: "the score needs VGG19 weights: run `pastiche score` with --weights, or `pastiche` once with --model vgg19" };
+  const [s] = await score({
+    content: options.content,
+    styles: options.styles,
+    images: [result.image],
+    styleBlend: options.styleBlend,
+    weights,
+    threads: options.threads,
+    maxInputPixels: options.maxInputPixels,
+  });
+  return { score: s };
 }

@@ -8,7 +8,8 @@ import { stylize, type Checkpoint } from "../pipeline/Stylize.js";
 import type { StylizeOptions } from "../pipeline/types.js";
 import { parseBlend, parseLayers, parseNumber, parseScales } from "./parse.js";
 import { ProgressDisplay } from "./ProgressDisplay.js";
-import { runReport } from "./Report.js";
+import { reportScore, runReport } from "./Report.js";
+import type { ScoreCliOptions } from "./score.js";
 import type { ServeOptions } from "./serve.js";
 
 /** "(preset default: seed 500, gatys 512, default 512)", so --help shows what each preset sets. */
@@ -52,7 +53,9 @@ interface CliOptions {
 }
 
 function buildProgram(run: (content: string, styles: string[], o: CliOptions) => Promise<void>): Command {
+  // Before the sub-commands are added: they inherit it, so their errors also exit 2, not 1.
   const program = new Command("pastiche")
+    .exitOverride()
     .description("Repaint a photo in the style of one or more paintings (Gatys et al. neural style transfer).")
     .argument("<content>", "the photo to repaint (JPEG, PNG, WebP, AVIF, TIFF, GIF)")
     .argument("<styles...>", "one or more style images")
@@ -107,6 +110,25 @@ function buildProgram(run: (content: string, styles: string[], o: CliOptions) =>
       const { serve } = await import("./serve.js");
       await serve(o);
     });
+  program
+    .command("score")
+    .description(
+      "judge images by a fixed yardstick: per-layer Gram error to the style(s) and feature error to the photo " +
+        "(VGG19; 0 = identical, ~1 = unrelated); needs VGG19 weights",
+    )
+    .argument("<content>", "the photo")
+    .argument("<styles...>", "the style image(s)")
+    .requiredOption("--image <files...>", "the image(s) to score, e.g. outputs of different presets")
+    .option("--style-blend <weights>", "comma-separated weights, one per style image (default: equal)", parseBlend)
+    .option("--weights <file>", "a local Keras VGG19 .h5 weights file instead of the cached download")
+    .option("--threads <n>", "compute threads (default: one per core)", parseNumber("--threads"))
+    .option("--json", "one JSON object per image")
+    .action(async (content: string, styles: string[], o: ScoreCliOptions) => {
+      const { scoreImages } = await import("./score.js");
+      await scoreImages(content, styles, o);
+    });
+  // Sub-commands read their own options (e.g. `serve --weights`); the root's come before them.
+  program.enablePositionalOptions();
   program.showHelpAfterError("(run pastiche --help for every option)");
   return program;
 }
@@ -180,7 +202,7 @@ async function stylizeToFile(content: string, styles: string[], o: CliOptions): 
     const result = await job.result;
     await pending;
     await writeFileAtomic(output, result.image);
-    if (o.report) await writeFileAtomic(o.report, JSON.stringify(runReport(options, result), null, 2) + "\n");
+    if (o.report) await writeFileAtomic(o.report, JSON.stringify(runReport(options, result, await reportScore(options, result)), null, 2) + "\n");
     display.done(output, result);
   } catch (e) {
     await pending.catch(() => undefined);
@@ -224,7 +246,6 @@ async function checkReportPath(file: string): Promise<void> {
  */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram(stylizeToFile);
-  program.exitOverride();
   try {
     await program.parseAsync(argv);
     return 0;
