@@ -105,7 +105,8 @@ async function main(): Promise<void> {
     );
   }
   const sheet = arg("--sheet") ?? join(out, "sheet.jpg");
-  await contactSheet(rows, contents, styles, sheet);
+  const ran = (names: string[], key: "content" | "style") => names.filter((n) => rows.some((r) => r[key] === n));
+  await contactSheet(rows, ran(contents, "content"), ran(styles, "style"), sheet);
   if (!json) console.log(`contact sheet: ${sheet}`);
 }
 

@@ -156,3 +156,10 @@ test("pastiche score: a missing image or no --image is exit 2 with the fix", asy
   assert.equal(tiny.code, 2);
   assert.match(tiny.stderr, /at least 16 px/);
 });
+
+test("the default preset brings block1_conv1's error (colour, fine texture) below half of the photo's own (dog + scream, 112 px)", { skip: noShared }, async () => {
+  const { stylize } = await import("../src/pipeline/Stylize.js");
+  const result = await stylize({ content: DOG, styles: [SCREAM], size: 112, weights: SHARED_VGG19 }).result;
+  const [photo, output] = await score({ content: DOG, styles: [SCREAM], images: [await sharp(DOG).resize(result.width, result.height).png().toBuffer(), result.image], weights: SHARED_VGG19 });
+  assert.ok(output.style.block1_conv1 < 0.5 * photo.style.block1_conv1, `output ${output.style.block1_conv1} vs photo ${photo.style.block1_conv1}`);
+});

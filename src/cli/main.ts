@@ -44,6 +44,7 @@ interface CliOptions {
   preserveColors?: StylizeOptions["preserveColors"];
   mask?: string;
   scales?: StylizeOptions["scales"];
+  coarseFactor?: number;
   saveEvery?: number;
   report?: string;
   threads?: number;
@@ -77,7 +78,7 @@ function buildProgram(run: (content: string, styles: string[], o: CliOptions) =>
     .option("--style-layers <list>", `comma-separated layers, each with an optional :weight ${presetDefaults((p) => layerList(p.styleLayers))}`, parseLayers("--style-layers"))
     .addOption(new Option("--normalization <mode>", `loss normalisation: seed = METHOD.md's, gatys = per layer, balanced = each layer relative to its target ${presetDefaults((p) => p.normalization)}`).choices(["seed", "gatys", "balanced"]))
     .addOption(new Option("--pooling <kind>", "pooling in the network (default: max)").choices(["max", "avg"]))
-    .addOption(new Option("--init <kind>", `starting image ${presetDefaults((p) => p.init)}`).choices(["noise", "content", "style"]))
+    .addOption(new Option("--init <kind>", `starting image; recolored = the photo in the painting's colours ${presetDefaults((p) => p.init)}`).choices(["noise", "content", "recolored", "style"]))
     .option("--init-image <file>", "start from this image instead")
     .option("--seed <n>", "seed of the noise start; the same seed gives the same picture (default: 0)", parseNumber("--seed"))
     .option("--style-blend <weights>", "comma-separated weights, one per style image (default: equal)", parseBlend)
@@ -85,6 +86,7 @@ function buildProgram(run: (content: string, styles: string[], o: CliOptions) =>
     .option("--mask <file>", "region mask: black keeps the content; each other colour, in order of first appearance from the top-left, takes the style image of the same rank")
     .addOption(new Option("--preserve-colors <mode>", "keep the content's colours (default: none)").choices(["none", "luminance", "histogram"]))
     .option("--scales <n|auto>", `coarse-to-fine scales from ~128 px up in sqrt(2) steps ${presetDefaults((p) => String(p.scales))}`, parseScales)
+    .option("--coarse-factor <k>", `each coarser scale runs k times the evaluations of the next finer one, 0.25..4 ${presetDefaults((p) => String(p.coarseFactor))}`, parseNumber("--coarse-factor"))
     .option("--save-every <n>", "also write the image every n outer iterations, as <output>-0005.png ...", parseNumber("--save-every"))
     .option("--report <file>", "write a JSON report: settings, weights file and checksum, machine, loss per evaluation")
     .option("--threads <n>", "compute threads (default: one per core)", parseNumber("--threads"))
@@ -173,6 +175,7 @@ async function stylizeToFile(content: string, styles: string[], o: CliOptions): 
     preserveColors: o.preserveColors,
     mask: o.mask,
     scales: o.scales,
+    coarseFactor: o.coarseFactor,
     threads: o.threads,
     weights: o.weights,
     maxInputPixels: o.maxInputPixels,

@@ -11,6 +11,8 @@ export interface Preset extends Omit<ObjectiveSpec, "height" | "width" | "styleR
   readonly iterations: number;
   readonly evalsPerIteration: number;
   readonly scales: "auto" | number;
+  /** Each coarser scale runs this many times the evaluations of the next finer one (1 = the same). */
+  readonly coarseFactor: number;
   readonly styleScale: number;
   readonly preserveColors: ColorMode;
 }
@@ -36,6 +38,7 @@ const seed: Preset = {
   iterations: 10,
   evalsPerIteration: 20,
   scales: 1,
+  coarseFactor: 1,
   styleScale: 1,
   preserveColors: "none",
 };
@@ -59,6 +62,7 @@ const gatys: Preset = {
   iterations: 10,
   evalsPerIteration: 30,
   scales: 1,
+  coarseFactor: 1,
   styleScale: 1,
   preserveColors: "none",
 };

@@ -128,7 +128,7 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
     };
     const contentAt = await resizeTo(contentSource, size.width, size.height);
     const targets = await computeTargets(settings, weights, contentAt, styleSources, size, regions);
-    x = x ? await upscale(x, contentSource, previous, size) : await initialImage(settings, contentAt, styleSources[0], initImage, size);
+    x = x ? await upscale(x, contentSource, previous, size) : await initialImage(settings, contentAt, dominant(styleSources, settings.styleBlend), initImage, size);
 
     const session = await ObjectiveSession.create(spec, weights, { threads: settings.threads });
     try {
@@ -155,10 +155,14 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
         }
         return { value: e.loss, grad: Float64Array.from(e.grad) };
       };
-      const adam = new Adam({ lr: settings.lr, steps: settings.evalsPerIteration, signal });
+      // Balanced terms are O(1), so their per-pixel gradients fall below scipy's absolute pgtol
+      // (1e-5) long before the picture is done: they run their whole budget.
+      const pgtol = settings.normalization === "balanced" ? 0 : undefined;
+      const evals = evalsAtScale(settings, s, scales.length);
+      const adam = new Adam({ lr: settings.lr, steps: evals, signal });
       for (let i = 0; i < settings.iterations; i++) {
         // L-BFGS restarts with fresh history every outer iteration, as the seed's repeated fmin_l_bfgs_b calls do.
-        const optimizer: Optimizer = settings.optimizer === "adam" ? adam : new Lbfgs({ maxfun: settings.evalsPerIteration, signal });
+        const optimizer: Optimizer = settings.optimizer === "adam" ? adam : new Lbfgs({ maxfun: evals, pgtol, signal });
         const result = await optimizer.minimize(objective, x);
         x = result.x;
         finalLoss = result.value;
@@ -273,11 +277,17 @@ async function blendTargets(
   return { content: contentTargets.content, grams, masks };
 }
 
+/** The style with the largest blend weight (the first of equals). */
+function dominant(styles: RgbImage[], blend: readonly number[]): RgbImage {
+  return styles[blend.indexOf(Math.max(...blend))];
+}
+
 async function initialImage(settings: Settings, content: RgbImage, style: RgbImage, initImage: RgbImage | undefined, size: Size): Promise<Float64Array> {
   const x = new Float64Array(3 * size.width * size.height);
   if (initImage) return imageToCaffe(await resizeTo(initImage, size.width, size.height), x);
   if (settings.init === "content") return imageToCaffe(content, x);
   if (settings.init === "style") return imageToCaffe(await resizeTo(style, size.width, size.height), x);
+  if (settings.init === "recolored") return imageToCaffe(matchColorStatistics(content, style), x);
   // The seed's start: uniform noise in [0,255) minus 128, directly in pre-processed space.
   const rand = mulberry32(settings.seed);
   return x.map(() => 255 * rand() - 128);
@@ -297,20 +307,28 @@ async function upscale(x: Float64Array, content: RgbImage, from: Size, to: Size)
 }
 
 /**
+ * Evaluations per outer iteration at scale `s` of `count`: evalsPerIteration at the full size, times
+ * coarseFactor for every step down, since a coarser evaluation costs about half as much.
+ */
+function evalsAtScale(settings: Pick<Settings, "evalsPerIteration" | "coarseFactor">, s: number, count: number): number {
+  return Math.round(settings.evalsPerIteration * settings.coarseFactor ** (count - 1 - s));
+}
+
+/**
  * Counts evaluations and estimates the time left. An evaluation's cost grows with the pixel count,
  * so the measured seconds per evaluation at the current scale are scaled to the later ones.
  */
 class RunClock {
   private readonly started = performance.now();
   private evaluation = 0;
-  private readonly perScale: number;
+  private readonly perScale: number[];
   private last: Progress;
 
   constructor(
     private readonly settings: Settings,
     private readonly scales: readonly Size[],
   ) {
-    this.perScale = settings.iterations * settings.evalsPerIteration;
+    this.perScale = scales.map((_, s) => settings.iterations * evalsAtScale(settings, s, scales.length));
     this.last = this.progress(0, 0, NaN, { loss: NaN, content: NaN, style: NaN, tv: NaN });
   }
 
@@ -327,16 +345,16 @@ class RunClock {
   private progress(scale: number, iteration: number, seconds: number, e: { loss: number; content: number; style: number; tv: number }): Progress {
     const pixels = (s: Size) => s.width * s.height;
     const here = this.scales[scale];
-    const doneHere = this.evaluation - scale * this.perScale;
-    let eta = (this.perScale - doneHere) * seconds;
-    for (let s = scale + 1; s < this.scales.length; s++) eta += this.perScale * seconds * (pixels(this.scales[s]) / pixels(here));
+    const doneHere = this.evaluation - this.perScale.slice(0, scale).reduce((a, b) => a + b, 0);
+    let eta = (this.perScale[scale] - doneHere) * seconds;
+    for (let s = scale + 1; s < this.scales.length; s++) eta += this.perScale[s] * seconds * (pixels(this.scales[s]) / pixels(here));
     return {
       scale,
       scales: this.scales.length,
       iteration,
       iterations: this.settings.iterations * this.scales.length,
       evaluation: this.evaluation,
-      evaluations: this.perScale * this.scales.length,
+      evaluations: this.perScale.reduce((a, b) => a + b, 0),
       loss: e.loss,
       content: e.content,
       style: e.style,

@@ -2,7 +2,8 @@ import type { ModelName } from "../model/VggArchitecture.js";
 import type { LayerWeight, Normalization, Pooling } from "../graph/ObjectiveSpec.js";
 
 export type PresetName = "seed" | "gatys" | "default";
-export type InitMode = "noise" | "content" | "style";
+/** `recolored`: the photo with the (dominant) painting's colour mean and covariance. */
+export type InitMode = "noise" | "content" | "recolored" | "style";
 export type OptimizerName = "lbfgs" | "adam";
 export type ColorMode = "none" | "luminance" | "histogram";
 
@@ -23,6 +24,8 @@ export interface StylizeOptions {
   mask?: ImageInput;
   /** Coarse-to-fine: "auto" or the number of scales (1 = off). */
   scales?: "auto" | number;
+  /** Each coarser scale runs this many times the evaluations of the next finer one (0.25..4; 1 = the same). */
+  coarseFactor?: number;
   model?: ModelName;
   /** Long edge in pixels (or both sides with `square`). */
   size?: number;
