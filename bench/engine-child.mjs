@@ -3,8 +3,8 @@
 // WebAssembly alone adds ~600 MB of RSS, which would swamp the peak-RSS figure.
 //   node bench/engine-child.mjs <model> <size> <weights.h5> <runs> [threads]
 import { ObjectiveSession } from "../dist/engine/ObjectiveSession.js";
-import { deepestLayer } from "../dist/graph/ObjectiveGraph.js";
-import { layersThrough } from "../dist/model/VggArchitecture.js";
+import { termLayers } from "../dist/objective/LossTerms.js";
+import { deepestLayer } from "../dist/objective/ObjectiveGraph.js";
 import { PRESETS } from "../dist/pipeline/Presets.js";
 import { loadVggWeights } from "../dist/weights/WeightLoader.js";
 
@@ -14,7 +14,7 @@ const runs = Number(runsText);
 const threads = threadsText ? Number(threadsText) : undefined;
 
 const spec = { ...PRESETS.seed, model, height: size, width: size };
-const deepest = deepestLayer(model, [...spec.contentLayers, ...spec.styleLayers]);
+const deepest = deepestLayer(model, termLayers(spec));
 const weights = await loadVggWeights(weightsFile, model, { upTo: deepest });
 let t = performance.now();
 const session = await ObjectiveSession.create(spec, weights, { threads });
@@ -22,20 +22,7 @@ const sessionS = (performance.now() - t) / 1000;
 
 // Random targets of the right shapes: the cost of an evaluation does not depend on their values.
 const rand = (n) => new Float32Array(n).map(() => Math.random());
-const content = new Map();
-const grams = new Map();
-let h = size;
-let w = size;
-for (const layer of layersThrough(model, deepest)) {
-  if (layer.kind === "pool") {
-    h = Math.floor(h / 2);
-    w = Math.floor(w / 2);
-    continue;
-  }
-  if (spec.contentLayers.some((l) => l.layer === layer.name)) content.set(layer.name, rand(layer.outChannels * h * w));
-  if (spec.styleLayers.some((l) => l.layer === layer.name)) grams.set(layer.name, rand(layer.outChannels ** 2));
-}
-session.setTargets({ content, grams });
+session.setTargets(new Map([...session.targetShapes].map(([name, dims]) => [name, rand(dims.reduce((a, b) => a * b, 1))])));
 const image = rand(3 * size * size).map((v) => 255 * v - 128);
 const times = [];
 for (let i = 0; i < runs + 2; i++) {

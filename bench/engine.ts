@@ -16,8 +16,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import ort from "onnxruntime-node";
 import { GraphBuilder } from "../src/graph/GraphBuilder.js";
-import type { ObjectiveSpec } from "../src/graph/ObjectiveSpec.js";
-import { deepestLayer } from "../src/graph/ObjectiveGraph.js";
+import { termLayers } from "../src/objective/LossTerms.js";
+import type { ObjectiveSpec } from "../src/objective/ObjectiveSpec.js";
+import { deepestLayer } from "../src/objective/ObjectiveGraph.js";
 import { layersThrough, type ModelName } from "../src/model/VggArchitecture.js";
 import { PRESETS } from "../src/pipeline/Presets.js";
 import { writeRandomVggH5 } from "../test/helpers/makeWeights.js";
@@ -49,7 +50,7 @@ export function flopsPerEvaluation(spec: ObjectiveSpec): number {
   let h = spec.height;
   let w = spec.width;
   let flops = 0;
-  for (const layer of layersThrough(spec.model, deepestLayer(spec.model, [...spec.contentLayers, ...spec.styleLayers]))) {
+  for (const layer of layersThrough(spec.model, deepestLayer(spec.model, termLayers(spec)))) {
     if (layer.kind === "pool") {
       h = Math.floor(h / 2);
       w = Math.floor(w / 2);

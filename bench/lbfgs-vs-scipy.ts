@@ -15,9 +15,11 @@ import { spawn } from "node:child_process";
 import os from "node:os";
 import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { ObjectiveSession, TargetExtractor } from "../src/engine/ObjectiveSession.js";
-import { deepestLayer } from "../src/graph/ObjectiveGraph.js";
-import type { ObjectiveSpec } from "../src/graph/ObjectiveSpec.js";
+import { ObjectiveSession } from "../src/engine/ObjectiveSession.js";
+import { TargetExtractor } from "../src/engine/TargetExtractor.js";
+import { prepareTargets, termLayers } from "../src/objective/LossTerms.js";
+import { deepestLayer } from "../src/objective/ObjectiveGraph.js";
+import type { ObjectiveSpec } from "../src/objective/ObjectiveSpec.js";
 import { imageToCaffe } from "../src/image/CaffeTensor.js";
 import { readImage, resizeTo } from "../src/image/ImageIO.js";
 import { Lbfgs } from "../src/optim/Lbfgs.js";
@@ -104,22 +106,16 @@ class CountedObjective {
 
 async function buildObjective(size: number, threads: number | undefined): Promise<{ session: ObjectiveSession; content: Float64Array }> {
   const spec: ObjectiveSpec = { ...PRESETS.seed, model: "vgg19", height: size, width: size };
-  const weights = await loadVggWeights(WEIGHTS, "vgg19", { upTo: deepestLayer("vgg19", [...spec.contentLayers, ...spec.styleLayers]) });
+  const weights = await loadVggWeights(WEIGHTS, "vgg19", { upTo: deepestLayer("vgg19", termLayers(spec)) });
   // Squashed to the same square as the output (as --preset seed does), so the Grams need no rescaling.
   const content = await resizeTo(await readImage(CONTENT), size, size);
   const style = await resizeTo(await readImage(STYLE), size, size);
-  const extract = async (image: Float32Array, layers: { content: string[]; style: string[] }) => {
-    const extractor = await TargetExtractor.create("vgg19", weights, spec.pooling, { height: size, width: size }, layers, { threads });
-    try {
-      return await extractor.extract(image);
-    } finally {
-      await extractor.release();
-    }
-  };
-  const contentTargets = await extract(imageToCaffe(content), { content: spec.contentLayers.map((l) => l.layer), style: [] });
-  const styleTargets = await extract(imageToCaffe(style), { content: [], style: spec.styleLayers.map((l) => l.layer) });
+  const extractor = await TargetExtractor.create(spec, weights, { height: size, width: size }, { threads });
+  const contentFeatures = await extractor.extract(imageToCaffe(content));
+  const styleFeatures = await extractor.extract(imageToCaffe(style));
+  await extractor.release();
   const session = await ObjectiveSession.create(spec, weights, { threads });
-  session.setTargets({ content: contentTargets.content, grams: styleTargets.grams });
+  session.setTargets(prepareTargets(spec, { content: contentFeatures, styles: [{ features: styleFeatures, size: style, blend: 1 }] }));
   return { session, content: imageToCaffe(content, new Float64Array(3 * size * size)) };
 }
 

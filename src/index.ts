@@ -13,5 +13,5 @@ export type {
   OptimizerName,
   ColorMode,
 } from "./pipeline/types.js";
-export type { LayerWeight, Normalization, Pooling } from "./graph/ObjectiveSpec.js";
+export type { LayerWeight, Normalization, Pooling } from "./objective/ObjectiveSpec.js";
 export type { ModelName } from "./model/VggArchitecture.js";

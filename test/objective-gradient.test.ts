@@ -1,7 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ObjectiveSession, TargetExtractor } from "../src/engine/ObjectiveSession.js";
-import { regionKey, type ObjectiveSpec, type ObjectiveTargets } from "../src/graph/ObjectiveSpec.js";
+import { ObjectiveSession } from "../src/engine/ObjectiveSession.js";
+import { TargetExtractor } from "../src/engine/TargetExtractor.js";
+import { prepareTargets } from "../src/objective/LossTerms.js";
+import type { ObjectiveSpec, ObjectiveTargets } from "../src/objective/ObjectiveSpec.js";
 import { pooledSize, poolsThrough } from "../src/model/VggArchitecture.js";
 import { mulberry32 } from "../src/util/Random.js";
 import { randomImage, randomVggWeights } from "./helpers/randomWeights.js";
@@ -16,25 +18,26 @@ const styleLayers = [
 ];
 
 async function targetsFor(spec: ObjectiveSpec): Promise<ObjectiveTargets> {
-  const layers = { content: contentLayers.map((l) => l.layer), style: styleLayers.map((l) => l.layer) };
-  const extractor = await TargetExtractor.create(spec.model, weights, spec.pooling, spec, layers);
+  const extractor = await TargetExtractor.create(spec, weights, spec);
   const content = await extractor.extract(randomImage(spec.height, spec.width, 2));
   const styles = [await extractor.extract(randomImage(spec.height, spec.width, 3)), await extractor.extract(randomImage(spec.height, spec.width, 5))];
   await extractor.release();
-  if (!spec.styleRegions) return { content: content.content, grams: styles[0].grams };
+  if (!spec.styleRegions) return prepareTargets(spec, { content, styles: [{ features: styles[0], size: spec, blend: 1 }] });
   // Soft random masks, as region borders are after downsampling, and one style per region.
   const rand = mulberry32(9);
-  const grams = new Map<string, Float32Array>();
   const masks = new Map<string, Float32Array>();
   for (let r = 0; r < spec.styleRegions; r++) {
     for (const { layer } of styleLayers) {
       const pools = poolsThrough(spec.model, layer);
       const n = pooledSize(spec.height, pools) * pooledSize(spec.width, pools);
-      masks.set(regionKey(r, layer), new Float32Array(n).map(() => rand()));
-      grams.set(regionKey(r, layer), styles[r % 2].grams.get(layer)!.map((v) => 0.3 * v));
+      masks.set(`${r}:${layer}`, new Float32Array(n).map(() => rand()));
     }
   }
-  return { content: content.content, grams, masks };
+  return prepareTargets(spec, {
+    content,
+    styles: Array.from({ length: spec.styleRegions }, (_, r) => ({ features: styles[r % 2], size: spec, blend: 1 })),
+    regionMask: (r, layer) => masks.get(`${r}:${layer}`)!,
+  });
 }
 
 async function worstRelativeError(spec: ObjectiveSpec, samples: number): Promise<number> {

@@ -2,8 +2,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { ObjectiveSession, TargetExtractor } from "../src/engine/ObjectiveSession.js";
-import type { Normalization, ObjectiveSpec, ObjectiveTargets } from "../src/graph/ObjectiveSpec.js";
+import { ObjectiveSession } from "../src/engine/ObjectiveSession.js";
+import { TargetExtractor } from "../src/engine/TargetExtractor.js";
+import type { Normalization, ObjectiveSpec } from "../src/objective/ObjectiveSpec.js";
 import { loadVggWeights } from "../src/weights/WeightLoader.js";
 import { tfjsEvaluate, tfjsTargets } from "./reference/TfjsObjective.js";
 import { randomImage } from "./helpers/randomWeights.js";
@@ -61,28 +62,34 @@ for (const [h, w, normalization, pooling] of cases) {
     const style = randomImage(h, w, 2);
     const image = randomImage(h, w, 3);
 
-    const extractor = await TargetExtractor.create("vgg19", weights, pooling, s, {
-      content: s.contentLayers.map((l) => l.layer),
-      style: s.styleLayers.map((l) => l.layer),
-    });
-    const ortTargets: ObjectiveTargets = {
-      content: (await extractor.extract(content)).content,
-      grams: (await extractor.extract(style)).grams,
-    };
+    const extractor = await TargetExtractor.create(s, weights, s);
+    const contentFeatures = await extractor.extract(content);
+    const styleFeatures = await extractor.extract(style);
     await extractor.release();
+    // The targets as fed to the graph (named by the terms) and as the reference takes them.
+    const ortTargets = new Map([
+      ...s.contentLayers.map(({ layer }): [string, Float32Array] => [`content:${layer}`, contentFeatures.get(`content:${layer}`)!]),
+      ...s.styleLayers.map(({ layer }): [string, Float32Array] => [`gram:${layer}`, styleFeatures.get(`gram:${layer}`)!]),
+    ]);
+    const refTargets = {
+      content: new Map(s.contentLayers.map(({ layer }) => [layer, ortTargets.get(`content:${layer}`)!])),
+      grams: new Map(s.styleLayers.map(({ layer }) => [layer, ortTargets.get(`gram:${layer}`)!])),
+    };
     const tfTargets = await tfjsTargets(s, weights, content, style);
-    for (const [layer, f] of tfTargets.content) assert.ok(relativeL2(ortTargets.content.get(layer)!, f) < 1e-5, `content target ${layer}`);
-    for (const [layer, g] of tfTargets.grams) assert.ok(relativeL2(ortTargets.grams.get(layer)!, g) < 1e-5, `Gram target ${layer}`);
+    for (const [layer, f] of tfTargets.content) assert.ok(relativeL2(refTargets.content.get(layer)!, f) < 1e-5, `content target ${layer}`);
+    for (const [layer, g] of tfTargets.grams) assert.ok(relativeL2(refTargets.grams.get(layer)!, g) < 1e-5, `Gram target ${layer}`);
 
     const session = await ObjectiveSession.create(s, weights);
     session.setTargets(ortTargets);
-    const ours = await session.evaluate(image);
+    const evaluation = await session.evaluate(image);
     await session.release();
-    const ref = await tfjsEvaluate(s, weights, ortTargets, image);
+    const ours: Record<string, number> = { loss: evaluation.loss, ...evaluation.terms };
+    const ref = await tfjsEvaluate(s, weights, refTargets, image);
     for (const term of ["loss", "content", "style", "tv"] as const) {
       assert.ok(Math.abs(ours[term] - ref[term]) <= 1e-4 * Math.abs(ref[term]), `${term}: ${ours[term]} vs ${ref[term]}`);
     }
-    const err = relativeL2(ours.grad, ref.grad);
+    const grad = evaluation.grad;
+    const err = relativeL2(grad, ref.grad);
     assert.ok(err <= 1e-4, `gradient relative L2 ${err}`);
   });
 }

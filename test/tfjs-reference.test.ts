@@ -6,10 +6,10 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import type { LayerWeight, ObjectiveSpec, ObjectiveTargets } from "../src/graph/ObjectiveSpec.js";
+import type { LayerWeight, ObjectiveSpec } from "../src/objective/ObjectiveSpec.js";
 import { vggLayers } from "../src/model/VggArchitecture.js";
 import type { ConvParams, VggWeights } from "../src/weights/VggWeights.js";
-import { tfjsEvaluate, tfjsTargets } from "./reference/TfjsObjective.js";
+import { tfjsEvaluate, tfjsTargets, type ReferenceTargets } from "./reference/TfjsObjective.js";
 import { mulberry32 } from "../src/util/Random.js";
 import { randomImage as randomImageOf, randomVggWeights } from "./helpers/randomWeights.js";
 
@@ -176,7 +176,7 @@ function mean64(layers: readonly LayerWeight[], term: (layer: string) => number)
   return num / den;
 }
 
-function objective64(spec: ObjectiveSpec, weights: VggWeights, targets: ObjectiveTargets, x: ArrayLike<number>): Terms {
+function objective64(spec: ObjectiveSpec, weights: VggWeights, targets: ReferenceTargets, x: ArrayLike<number>): Terms {
   const names = new Set([...spec.contentLayers, ...spec.styleLayers].map((l) => l.layer));
   const feats = forward64(spec, weights, x, names);
   const gatys = spec.normalization === "gatys";

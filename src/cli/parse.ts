@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from "commander";
-import type { LayerWeight } from "../graph/ObjectiveSpec.js";
+import type { LayerWeight } from "../objective/ObjectiveSpec.js";
 
 /** A finite number; range checks live in resolveSettings so the API gets them too. */
 export function parseNumber(option: string): (value: string) => number {

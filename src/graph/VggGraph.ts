@@ -1,6 +1,5 @@
 import type { GraphBuilder } from "./GraphBuilder.js";
-import type { Pooling } from "./ObjectiveSpec.js";
-import { layersThrough } from "../model/VggArchitecture.js";
+import { layersThrough, type Pooling } from "../model/VggArchitecture.js";
 import type { VggWeights } from "../weights/VggWeights.js";
 import { PasticheError } from "../errors.js";
 

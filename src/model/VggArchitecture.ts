@@ -7,6 +7,10 @@ import { PasticheError } from "../errors.js";
 export type ModelName = "vgg16" | "vgg19";
 export const MODEL_NAMES: readonly ModelName[] = ["vgg16", "vgg19"];
 
+/** The network's 2x2/2 pooling: Keras' max, or average (Gatys et al.'s suggestion). */
+export type Pooling = "max" | "avg";
+export const POOLINGS: readonly Pooling[] = ["max", "avg"];
+
 export interface ConvLayer {
   readonly kind: "conv";
   readonly name: string;

@@ -1,8 +1,8 @@
-import type { LayerWeight, ObjectiveSpec } from "../graph/ObjectiveSpec.js";
+import type { LayerWeight, ObjectiveOptions } from "../objective/ObjectiveSpec.js";
 import type { ColorMode, InitMode, OptimizerName, PresetName } from "./types.js";
 
 /** Everything a preset fixes; options given by the caller override single fields. */
-export interface Preset extends Omit<ObjectiveSpec, "height" | "width" | "styleRegions"> {
+export interface Preset extends Omit<ObjectiveOptions, "styleRegions"> {
   readonly size: number;
   readonly square: boolean;
   readonly init: InitMode;

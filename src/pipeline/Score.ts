@@ -1,4 +1,7 @@
-import { TargetExtractor } from "../engine/ObjectiveSession.js";
+import { TargetExtractor } from "../engine/TargetExtractor.js";
+import type { ObjectiveOptions } from "../objective/ObjectiveSpec.js";
+import { featureName } from "../objective/terms/ContentTerm.js";
+import { gramName } from "../objective/terms/LossTerm.js";
 import { PasticheError } from "../errors.js";
 import { imageToCaffe } from "../image/CaffeTensor.js";
 import { readImage, resizeTo, type RgbImage } from "../image/ImageIO.js";
@@ -118,6 +121,19 @@ function compare(image: Features, reference: Features): ImageScore {
   return { style, styleMean: values.reduce((s, v) => s + v, 0) / values.length, content: num / Math.max(den, 1e-30) };
 }
 
+/** The yardstick's features are the content and style terms' own, at its layers. */
+const YARDSTICK_FEATURES: ObjectiveOptions = {
+  model: YARDSTICK.model,
+  pooling: "max",
+  normalization: "gatys",
+  contentLayers: [{ layer: YARDSTICK.contentLayer, weight: 1 }],
+  styleLayers: YARDSTICK.styleLayers.map((layer) => ({ layer, weight: 1 })),
+  contentWeight: 1,
+  styleWeight: 1,
+  tvWeight: 0,
+  tvPower: 1,
+};
+
 /** Forward passes at the yardstick's layers, one ORT session per image size. */
 class Yardstick {
   private readonly extractors = new Map<string, TargetExtractor>();
@@ -131,18 +147,18 @@ class Yardstick {
     const key = `${image.width}x${image.height}`;
     let extractor = this.extractors.get(key);
     if (!extractor) {
-      const layers = { content: [YARDSTICK.contentLayer], style: [...YARDSTICK.styleLayers] };
-      extractor = await TargetExtractor.create(YARDSTICK.model, this.weights, "max", image, layers, { threads: this.threads });
+      extractor = await TargetExtractor.create(YARDSTICK_FEATURES, this.weights, image, { threads: this.threads });
       this.extractors.set(key, extractor);
     }
     const out = await extractor.extract(imageToCaffe(image));
     const grams = new Map<string, Float64Array>();
-    for (const [layer, g] of out.grams) {
+    for (const layer of YARDSTICK.styleLayers) {
+      const g = out.get(gramName(layer))!;
       const pools = poolsThrough(YARDSTICK.model, layer);
       const pixels = pooledSize(image.width, pools) * pooledSize(image.height, pools);
       grams.set(layer, Float64Array.from(g, (v) => v / pixels));
     }
-    return { grams, content: out.content.get(YARDSTICK.contentLayer)! };
+    return { grams, content: out.get(featureName(YARDSTICK.contentLayer))! };
   }
 
   async release(): Promise<void> {

@@ -1,6 +1,7 @@
 import { PasticheError } from "../errors.js";
-import type { LayerWeight } from "../graph/ObjectiveSpec.js";
-import { deepestLayer } from "../graph/ObjectiveGraph.js";
+import { termLayers } from "../objective/LossTerms.js";
+import type { LayerWeight } from "../objective/ObjectiveSpec.js";
+import { deepestLayer } from "../objective/ObjectiveGraph.js";
 import { MODEL_NAMES, poolsThrough, vggLayers, type ModelName } from "../model/VggArchitecture.js";
 import { PRESETS, PRESET_NAMES, type Preset } from "./Presets.js";
 import type { PresetName, StylizeOptions } from "./types.js";
@@ -117,6 +118,6 @@ export function resolveSettings(options: StylizeOptions): Settings {
 }
 
 /** Smallest image side that still has activations at the deepest layer used: 2^(pools before it). */
-export function minimumSide(settings: Pick<Settings, "model" | "contentLayers" | "styleLayers">): number {
-  return 2 ** poolsThrough(settings.model, deepestLayer(settings.model, [...settings.contentLayers, ...settings.styleLayers]));
+export function minimumSide(settings: Settings): number {
+  return 2 ** poolsThrough(settings.model, deepestLayer(settings.model, termLayers(settings)));
 }

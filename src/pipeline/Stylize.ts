@@ -1,15 +1,17 @@
 import { EventEmitter } from "node:events";
-import { ObjectiveSession, TargetExtractor } from "../engine/ObjectiveSession.js";
+import { ObjectiveSession } from "../engine/ObjectiveSession.js";
+import { TargetExtractor } from "../engine/TargetExtractor.js";
 import { PasticheError } from "../errors.js";
-import { deepestLayer } from "../graph/ObjectiveGraph.js";
-import { regionKey, type ObjectiveSpec, type ObjectiveTargets } from "../graph/ObjectiveSpec.js";
+import { prepareTargets, termLayers } from "../objective/LossTerms.js";
+import { deepestLayer } from "../objective/ObjectiveGraph.js";
+import type { Evaluation, ObjectiveSpec, ObjectiveTargets } from "../objective/ObjectiveSpec.js";
+import type { TargetImages } from "../objective/terms/LossTerm.js";
 import { caffeToImage, imageToCaffe } from "../image/CaffeTensor.js";
 import { matchColorStatistics, matchLuminance, recombineLuminance, toLuminance } from "../image/ColorTransfer.js";
 import { encodeImage, readImage, resizeTo, type RgbImage } from "../image/ImageIO.js";
 import { Adam } from "../optim/Adam.js";
 import { Lbfgs } from "../optim/Lbfgs.js";
 import type { Optimizer } from "../optim/Optimizer.js";
-import { pooledSize, poolsThrough } from "../model/VggArchitecture.js";
 import { mulberry32 } from "../util/Random.js";
 import { obtainVggWeights } from "../weights/WeightLoader.js";
 import type { VggWeights } from "../weights/VggWeights.js";
@@ -95,7 +97,7 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
   const weights = await obtainVggWeights({
     model: settings.model,
     weights: options.weights,
-    upTo: deepestLayer(settings.model, [...settings.contentLayers, ...settings.styleLayers]),
+    upTo: deepestLayer(settings.model, termLayers(settings)),
     onProgress: (received, total) => job.emit("download", { received, total }),
     signal,
   });
@@ -114,20 +116,15 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
   for (let s = 0; s < scales.length; s++) {
     const previous = size;
     size = scales[s];
-    // Content and TV losses are sums over pixels while the style loss is per pixel: scaling their
-    // weights by the pixel ratio keeps every coarse scale in the full size's balance. Balanced
-    // terms are relative errors and means, the same at every size.
-    const ratio = settings.normalization === "balanced" ? 1 : (full.width * full.height) / (size.width * size.height);
     const spec: ObjectiveSpec = {
       ...settings,
       height: size.height,
       width: size.width,
-      contentWeight: settings.contentWeight * ratio,
-      tvWeight: settings.tvWeight * ratio,
+      pixelRatio: (full.width * full.height) / (size.width * size.height),
       styleRegions: regions ? styles.length : 0,
     };
     const contentAt = await resizeTo(contentSource, size.width, size.height);
-    const targets = await computeTargets(settings, weights, contentAt, styleSources, size, regions);
+    const targets = await computeTargets(spec, settings, weights, contentAt, styleSources, regions);
     x = x ? await upscale(x, contentSource, previous, size) : await initialImage(settings, contentAt, dominant(styleSources, settings.styleBlend), initImage, size);
 
     const session = await ObjectiveSession.create(spec, weights, { threads: settings.threads });
@@ -138,14 +135,14 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
         const started = performance.now();
         const e = await session.evaluate(point);
         const seconds = (performance.now() - started) / 1000;
-        evaluations.push({ scale: s, loss: e.loss, content: e.content, style: e.style, tv: e.tv, seconds });
+        evaluations.push({ scale: s, loss: e.loss, terms: e.terms, seconds });
         const progress = clock.tick(s, iteration, seconds, e);
         if (!Number.isFinite(e.loss)) {
           // Named here, where the run's evaluation count and the terms are known; the optimiser
           // would only see its own call's count.
           throw new PasticheError(
             "LOSS_NOT_FINITE",
-            `the loss is not finite at evaluation ${progress.evaluation} (content ${e.content}, style ${e.style}, tv ${e.tv})`,
+            `the loss is not finite at evaluation ${progress.evaluation} (${Object.entries(e.terms).map(([name, v]) => `${name} ${v}`).join(", ")})`,
           );
         }
         job.emit("progress", progress);
@@ -208,73 +205,44 @@ function colorSources(settings: Settings, content: RgbImage, styles: RgbImage[])
 }
 
 /**
- * Content features of the content image and the style images' Gram matrices, made comparable across
- * sizes: each style Gram is divided by its own layer's pixel count, then multiplied by the pixel
- * count it stands for in the output: the whole layer (blended by weight) or, with a mask, the
- * region's mask energy sum(m^2).
+ * The objective's targets at one scale: the content image and every style image (at its style size)
+ * through the target graph, then each term's own preparation (objective/LossTerms).
  */
 async function computeTargets(
+  spec: ObjectiveSpec,
   settings: Settings,
   weights: VggWeights,
   content: RgbImage,
   styles: RgbImage[],
-  size: Size,
   regions: RegionMasks | undefined,
 ): Promise<ObjectiveTargets> {
-  const layers = { content: settings.contentLayers.map((l) => l.layer), style: settings.styleLayers.map((l) => l.layer) };
   // One forward-only session per image size: the seed's style image has the content's size.
   const extractors = new Map<string, TargetExtractor>();
   const extract = async (image: RgbImage) => {
     const key = `${image.width}x${image.height}`;
     let extractor = extractors.get(key);
     if (!extractor) {
-      extractor = await TargetExtractor.create(settings.model, weights, settings.pooling, { height: image.height, width: image.width }, layers, { threads: settings.threads });
+      extractor = await TargetExtractor.create(spec, weights, image, { threads: settings.threads });
       extractors.set(key, extractor);
     }
     return extractor.extract(imageToCaffe(image));
   };
   try {
-    return await blendTargets(settings, content, styles, size, regions, extract);
+    const contentFeatures = await extract(content);
+    const styleImages: TargetImages["styles"][number][] = [];
+    for (let i = 0; i < styles.length; i++) {
+      const size = styleSize(styles[i], spec, settings);
+      const style = await resizeTo(styles[i], size.width, size.height);
+      styleImages.push({ features: await extract(style), size, blend: settings.styleBlend[i] });
+    }
+    return prepareTargets(spec, {
+      content: contentFeatures,
+      styles: styleImages,
+      regionMask: regions && ((style, layer) => regions.at(style, layer, spec)),
+    });
   } finally {
     for (const extractor of extractors.values()) await extractor.release();
   }
-}
-
-async function blendTargets(
-  settings: Settings,
-  content: RgbImage,
-  styles: RgbImage[],
-  size: Size,
-  regions: RegionMasks | undefined,
-  extract: (image: RgbImage) => Promise<ObjectiveTargets>,
-): Promise<ObjectiveTargets> {
-  const layerPixels = (s: Size, layer: string) => {
-    const pools = poolsThrough(settings.model, layer);
-    return pooledSize(s.width, pools) * pooledSize(s.height, pools);
-  };
-  const contentTargets = await extract(content);
-  const grams = new Map<string, Float32Array>();
-  const masks = regions ? new Map<string, Float32Array>() : undefined;
-  for (let i = 0; i < styles.length; i++) {
-    const target = styleSize(styles[i], size, settings);
-    const style = await resizeTo(styles[i], target.width, target.height);
-    const styleGrams = (await extract(style)).grams;
-    for (const [layer, g] of styleGrams) {
-      const perPixel = 1 / layerPixels(target, layer);
-      if (regions && masks) {
-        const mask = regions.at(i, layer, size);
-        const energy = mask.reduce((sum, m) => sum + m * m, 0);
-        masks.set(regionKey(i, layer), mask);
-        grams.set(regionKey(i, layer), g.map((v) => v * perPixel * energy));
-      } else {
-        const k = settings.styleBlend[i] * perPixel * layerPixels(size, layer);
-        const acc = grams.get(layer) ?? new Float32Array(g.length);
-        for (let j = 0; j < g.length; j++) acc[j] += k * g[j];
-        grams.set(layer, acc);
-      }
-    }
-  }
-  return { content: contentTargets.content, grams, masks };
 }
 
 /** The style with the largest blend weight (the first of equals). */
@@ -329,10 +297,10 @@ class RunClock {
     private readonly scales: readonly Size[],
   ) {
     this.perScale = scales.map((_, s) => settings.iterations * evalsAtScale(settings, s, scales.length));
-    this.last = this.progress(0, 0, NaN, { loss: NaN, content: NaN, style: NaN, tv: NaN });
+    this.last = this.progress(0, 0, NaN, { loss: NaN, terms: {} });
   }
 
-  tick(scale: number, iteration: number, seconds: number, e: { loss: number; content: number; style: number; tv: number }): Progress {
+  tick(scale: number, iteration: number, seconds: number, e: Pick<Evaluation, "loss" | "terms">): Progress {
     this.evaluation++;
     this.last = this.progress(scale, iteration, seconds, e);
     return this.last;
@@ -342,7 +310,7 @@ class RunClock {
     return this.last;
   }
 
-  private progress(scale: number, iteration: number, seconds: number, e: { loss: number; content: number; style: number; tv: number }): Progress {
+  private progress(scale: number, iteration: number, seconds: number, e: Pick<Evaluation, "loss" | "terms">): Progress {
     const pixels = (s: Size) => s.width * s.height;
     const here = this.scales[scale];
     const doneHere = this.evaluation - this.perScale.slice(0, scale).reduce((a, b) => a + b, 0);
@@ -356,9 +324,7 @@ class RunClock {
       evaluation: this.evaluation,
       evaluations: this.perScale.reduce((a, b) => a + b, 0),
       loss: e.loss,
-      content: e.content,
-      style: e.style,
-      tv: e.tv,
+      terms: e.terms,
       elapsedS: (performance.now() - this.started) / 1000,
       etaS: eta,
     };

@@ -1,5 +1,5 @@
 import type { ModelName } from "../model/VggArchitecture.js";
-import type { LayerWeight, Normalization, Pooling } from "../graph/ObjectiveSpec.js";
+import type { LayerWeight, Normalization, Pooling } from "../objective/ObjectiveSpec.js";
 
 export type PresetName = "seed" | "gatys" | "default";
 /** `recolored`: the photo with the (dominant) painting's colour mean and covariance. */
@@ -66,9 +66,8 @@ export interface Progress {
   evaluation: number;
   evaluations: number;
   loss: number;
-  content: number;
-  style: number;
-  tv: number;
+  /** Each loss term's weighted value by name (content, style, tv, ...); they sum to `loss`. */
+  terms: Record<string, number>;
   elapsedS: number;
   etaS: number;
 }
@@ -91,7 +90,7 @@ export interface StylizeResult {
   /** The objective at the returned image (before rounding to 8 bits), at the full size. */
   finalLoss: number;
   /** Every evaluation in order; `scale` indexes the coarse-to-fine scale it ran at. */
-  evaluations: { scale: number; loss: number; content: number; style: number; tv: number; seconds: number }[];
+  evaluations: { scale: number; loss: number; terms: Record<string, number>; seconds: number }[];
   settings: Record<string, unknown>;
   weights: { path: string; md5: string; catalogued: boolean };
 }

@@ -4,9 +4,24 @@
  * gradient can be checked against something that shares none of its code.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Evaluation, LayerWeight, ObjectiveSpec, ObjectiveTargets } from "../../src/graph/ObjectiveSpec.js";
+import type { LayerWeight, ObjectiveSpec } from "../../src/objective/ObjectiveSpec.js";
 import { vggLayers } from "../../src/model/VggArchitecture.js";
 import type { VggWeights } from "../../src/weights/VggWeights.js";
+
+/** Content features [1,C,h,w] and style Gram matrices [C,C], by layer. */
+export interface ReferenceTargets {
+  readonly content: ReadonlyMap<string, Float32Array>;
+  readonly grams: ReadonlyMap<string, Float32Array>;
+}
+
+/** The loss, its three weighted terms (they sum to the loss) and d loss / d image. */
+export interface ReferenceEvaluation {
+  readonly loss: number;
+  readonly content: number;
+  readonly style: number;
+  readonly tv: number;
+  readonly grad: Float32Array;
+}
 
 let backendReady: Promise<boolean> | undefined;
 
@@ -62,7 +77,7 @@ export async function tfjsTargets(
   weights: VggWeights,
   contentImage: Float32Array,
   styleImage: Float32Array,
-): Promise<ObjectiveTargets> {
+): Promise<ReferenceTargets> {
   await useCpu();
   const content = new Map<string, Float32Array>();
   const grams = new Map<string, Float32Array>();
@@ -102,9 +117,9 @@ function totalVariation(x: tf.Tensor4D, power: number): tf.Scalar {
 export async function tfjsEvaluate(
   spec: ObjectiveSpec,
   weights: VggWeights,
-  targets: ObjectiveTargets,
+  targets: ReferenceTargets,
   image: Float32Array,
-): Promise<Evaluation> {
+): Promise<ReferenceEvaluation> {
   await useCpu();
   const pixels = spec.height * spec.width;
   let terms = { content: 0, style: 0, tv: 0 };
