@@ -1,56 +1,49 @@
 import { Command, CommanderError, Option } from "commander";
 import path from "node:path";
-import { isPasticheError, PasticheError } from "../errors.js";
+import { isPasticheError, PasticheError, type OptionNamer } from "../errors.js";
 import { checkOutputPath, writeFileAtomic, writeImageAtomic } from "../image/ImageIO.js";
 import { MODEL_NAMES } from "../model/VggArchitecture.js";
+import { wholeNumber } from "../options/Check.js";
+import { OPTION_KEYS, OPTIONS, type OptionSpec, type OptionValues } from "../pipeline/OptionSchema.js";
 import { PRESETS, PRESET_NAMES, type Preset } from "../pipeline/Presets.js";
 import { stylize, type Checkpoint } from "../pipeline/Stylize.js";
 import type { StylizeOptions } from "../pipeline/types.js";
-import { parseBlend, parseLayers, parseNumber, parseScales } from "./parse.js";
+import { parseNumber, parseWith } from "./parse.js";
 import { ProgressDisplay } from "./ProgressDisplay.js";
 import { reportScore, runReport } from "./Report.js";
 import type { ScoreCliOptions } from "./score.js";
 import type { ServeOptions } from "./serve.js";
 
-/** "(preset default: seed 500, gatys 512, default 512)", so --help shows what each preset sets. */
-function presetDefaults(describe: (p: Preset) => string): string {
-  return `(preset defaults: ${PRESET_NAMES.map((n) => `${n} ${describe(PRESETS[n])}`).join("; ")})`;
-}
-const layerList = (layers: Preset["contentLayers"]) => layers.map((l) => l.layer).join(",");
-
-interface CliOptions {
+/** CLI-only options; every other one comes from the option schema. */
+interface CliOptions extends OptionValues {
   output?: string;
-  preset?: StylizeOptions["preset"];
-  model?: StylizeOptions["model"];
-  size?: number;
-  square?: boolean;
-  iterations?: number;
-  evalsPerIteration?: number;
-  optimizer?: StylizeOptions["optimizer"];
-  lr?: number;
-  contentWeight?: number;
-  styleWeight?: number;
-  tvWeight?: number;
-  tvPower?: number;
-  contentLayers?: StylizeOptions["contentLayers"];
-  styleLayers?: StylizeOptions["styleLayers"];
-  normalization?: StylizeOptions["normalization"];
-  pooling?: StylizeOptions["pooling"];
-  init?: StylizeOptions["init"];
-  initImage?: string;
-  seed?: number;
-  styleBlend?: number[];
-  styleScale?: number;
-  preserveColors?: StylizeOptions["preserveColors"];
-  mask?: string;
-  scales?: StylizeOptions["scales"];
-  coarseFactor?: number;
   saveEvery?: number;
   report?: string;
-  threads?: number;
-  weights?: string;
-  maxInputPixels?: number;
   quiet?: boolean;
+}
+
+const flagOf = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/** Messages name options by flag, after the option's words when those differ from the flag's: "TV power (--tv-power)". */
+export const nameByFlag: OptionNamer = (option) => {
+  const flag = flagOf(option.key);
+  return option.label === flag.slice(2).replaceAll("-", " ") ? flag : `${option.label} (${flag})`;
+};
+
+/** "(default: 1)", or "(preset defaults: seed 500; gatys 512; default 512)" when the presets differ. */
+function presetDefaults<T>(spec: OptionSpec<T>): string {
+  const shown = PRESET_NAMES.map((n) => spec.kind.show(PRESETS[n][spec.key as keyof Preset] as T));
+  if (new Set(shown).size === 1) return ` (default: ${shown[0]})`;
+  return ` (preset defaults: ${PRESET_NAMES.map((n, i) => `${n} ${shown[i]}`).join("; ")})`;
+}
+
+/** The commander option of a schema entry: its flag, help with its defaults, parser and choices. */
+function cliOption<T>(spec: OptionSpec<T>): Option {
+  const flag = flagOf(spec.key);
+  const option = new Option(spec.kind.arg ? `${flag} ${spec.kind.arg}` : flag, spec.help + (spec.default === "preset" ? presetDefaults(spec) : ""));
+  if (spec.default !== undefined && spec.default !== "preset") option.default(spec.default);
+  if (spec.kind.choices) return option.choices(spec.kind.choices);
+  return spec.kind.parse ? option.argParser(parseWith(flag, spec.kind.parse)) : option;
 }
 
 function buildProgram(run: (content: string, styles: string[], o: CliOptions) => Promise<void>): Command {
@@ -61,37 +54,11 @@ function buildProgram(run: (content: string, styles: string[], o: CliOptions) =>
     .argument("<content>", "the photo to repaint (JPEG, PNG, WebP, AVIF, TIFF, GIF)")
     .argument("<styles...>", "one or more style images")
     // Checked in stylizeToFile: commander would also demand a required root option of `serve`.
-    .option("-o, --output <file>", "output image (required); .png, .jpg or .webp")
-    .addOption(new Option("--preset <name>", "settings to start from; options below override single fields").choices(PRESET_NAMES).default("default"))
-    .addOption(new Option("--model <name>", `network ${presetDefaults((p) => p.model)}`).choices(MODEL_NAMES))
-    .option("--size <px>", `long edge of the output in pixels ${presetDefaults((p) => String(p.size))}`, parseNumber("--size"))
-    .option("--square", "squash to size x size as the seed tutorial does (the seed preset sets it)")
-    .option("--iterations <n>", `outer iterations per scale; L-BFGS restarts each time ${presetDefaults((p) => String(p.iterations))}`, parseNumber("--iterations"))
-    .option("--evals-per-iteration <n>", `loss+gradient evaluations per outer iteration (scipy's maxfun) ${presetDefaults((p) => String(p.evalsPerIteration))}`, parseNumber("--evals-per-iteration"))
-    .addOption(new Option("--optimizer <name>", "optimiser (default: lbfgs)").choices(["lbfgs", "adam"]))
-    .option("--lr <rate>", "Adam's learning rate, in pixel units (default: 1)", parseNumber("--lr"))
-    .option("--content-weight <w>", `weight of the content loss ${presetDefaults((p) => String(p.contentWeight))}`, parseNumber("--content-weight"))
-    .option("--style-weight <w>", `weight of the style loss ${presetDefaults((p) => String(p.styleWeight))}`, parseNumber("--style-weight"))
-    .option("--tv-weight <w>", `weight of the total-variation loss ${presetDefaults((p) => String(p.tvWeight))}`, parseNumber("--tv-weight"))
-    .option("--tv-power <p>", "exponent of the total-variation loss, >= 1 (default: 1.25)", parseNumber("--tv-power"))
-    .option("--content-layers <list>", `comma-separated layers, each with an optional :weight ${presetDefaults((p) => layerList(p.contentLayers))}`, parseLayers("--content-layers"))
-    .option("--style-layers <list>", `comma-separated layers, each with an optional :weight ${presetDefaults((p) => layerList(p.styleLayers))}`, parseLayers("--style-layers"))
-    .addOption(new Option("--normalization <mode>", `loss normalisation: seed = METHOD.md's, gatys = per layer, balanced = each layer relative to its target ${presetDefaults((p) => p.normalization)}`).choices(["seed", "gatys", "balanced"]))
-    .addOption(new Option("--pooling <kind>", "pooling in the network (default: max)").choices(["max", "avg"]))
-    .addOption(new Option("--init <kind>", `starting image; recolored = the photo in the painting's colours ${presetDefaults((p) => p.init)}`).choices(["noise", "content", "recolored", "style"]))
-    .option("--init-image <file>", "start from this image instead")
-    .option("--seed <n>", "seed of the noise start; the same seed gives the same picture (default: 0)", parseNumber("--seed"))
-    .option("--style-blend <weights>", "comma-separated weights, one per style image (default: equal)", parseBlend)
-    .option("--style-scale <k>", "style image size relative to the output, 0.25..4: larger gives larger brush strokes (default: 1)", parseNumber("--style-scale"))
-    .option("--mask <file>", "region mask: black keeps the content; each other colour, in order of first appearance from the top-left, takes the style image of the same rank")
-    .addOption(new Option("--preserve-colors <mode>", "keep the content's colours (default: none)").choices(["none", "luminance", "histogram"]))
-    .option("--scales <n|auto>", `coarse-to-fine scales from ~128 px up in sqrt(2) steps ${presetDefaults((p) => String(p.scales))}`, parseScales)
-    .option("--coarse-factor <k>", `each coarser scale runs k times the evaluations of the next finer one, 0.25..4 ${presetDefaults((p) => String(p.coarseFactor))}`, parseNumber("--coarse-factor"))
+    .option("-o, --output <file>", "output image (required); .png, .jpg or .webp");
+  for (const key of OPTION_KEYS) if (OPTIONS[key].cliFlag !== false) program.addOption(cliOption(OPTIONS[key] as OptionSpec<unknown>));
+  program
     .option("--save-every <n>", "also write the image every n outer iterations, as <output>-0005.png ...", parseNumber("--save-every"))
     .option("--report <file>", "write a JSON report: settings, weights file and checksum, machine, loss per evaluation")
-    .option("--threads <n>", "compute threads (default: one per core)", parseNumber("--threads"))
-    .option("--weights <file>", "a local Keras VGG .h5 weights file instead of the cached download")
-    .option("--max-input-pixels <n>", "refuse input images with more pixels than this (default: 100000000)", parseNumber("--max-input-pixels"))
     .option("-q, --quiet", "print nothing but errors")
     .action((content: string, styles: string[], o: CliOptions) => run(content, styles, o));
   program
@@ -121,7 +88,7 @@ function buildProgram(run: (content: string, styles: string[], o: CliOptions) =>
     .argument("<content>", "the photo")
     .argument("<styles...>", "the style image(s)")
     .requiredOption("--image <files...>", "the image(s) to score, e.g. outputs of different presets")
-    .option("--style-blend <weights>", "comma-separated weights, one per style image (default: equal)", parseBlend)
+    .option("--style-blend <weights>", OPTIONS.styleBlend.help, parseWith("--style-blend", OPTIONS.styleBlend.kind.parse!))
     .option("--weights <file>", "a local Keras VGG19 .h5 weights file instead of the cached download")
     .option("--threads <n>", "compute threads (default: one per core)", parseNumber("--threads"))
     .option("--json", "one JSON object per image")
@@ -139,49 +106,15 @@ async function stylizeToFile(content: string, styles: string[], o: CliOptions): 
   const output = o.output;
   if (!output) throw new PasticheError("BAD_OPTION", "no output file: add -o out.png (or .jpg, .webp)");
   const format = await checkOutputPath(output);
-  if (o.saveEvery !== undefined && (!Number.isInteger(o.saveEvery) || o.saveEvery < 1)) {
-    throw new PasticheError("BAD_OPTION", `--save-every must be a whole number >= 1, got ${o.saveEvery}`);
-  }
+  if (o.saveEvery !== undefined) wholeNumber({ key: "saveEvery", label: "save every" }, o.saveEvery, 1);
   if (o.report) await checkReportPath(o.report);
   const abort = new AbortController();
   const onSignal = () => abort.abort();
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
 
-  const options: StylizeOptions = {
-    content,
-    styles,
-    preset: o.preset,
-    model: o.model,
-    size: o.size,
-    square: o.square,
-    iterations: o.iterations,
-    evalsPerIteration: o.evalsPerIteration,
-    optimizer: o.optimizer,
-    lr: o.lr,
-    contentWeight: o.contentWeight,
-    styleWeight: o.styleWeight,
-    tvWeight: o.tvWeight,
-    tvPower: o.tvPower,
-    contentLayers: o.contentLayers,
-    styleLayers: o.styleLayers,
-    normalization: o.normalization,
-    pooling: o.pooling,
-    init: o.init,
-    initImage: o.initImage,
-    seed: o.seed,
-    styleBlend: o.styleBlend,
-    styleScale: o.styleScale,
-    preserveColors: o.preserveColors,
-    mask: o.mask,
-    scales: o.scales,
-    coarseFactor: o.coarseFactor,
-    threads: o.threads,
-    weights: o.weights,
-    maxInputPixels: o.maxInputPixels,
-    format,
-    signal: abort.signal,
-  };
+  const given = Object.fromEntries(OPTION_KEYS.filter((key) => o[key] !== undefined).map((key) => [key, o[key]]));
+  const options: StylizeOptions = { ...given, content, styles, format, signal: abort.signal };
   const display = new ProgressDisplay(o.quiet ?? false);
   const job = stylize(options);
   let lastCheckpoint: Checkpoint | undefined;
@@ -215,13 +148,13 @@ async function stylizeToFile(content: string, styles: string[], o: CliOptions): 
     }
     if (isPasticheError(e) && e.code === "LOSS_NOT_FINITE") {
       const fix = "lower --content-weight, --style-weight or --tv-weight (or --lr with --optimizer adam)";
-      if (!lastCheckpoint) throw new PasticheError("LOSS_NOT_FINITE", `${e.message}; nothing was written to ${output}: ${fix}`);
+      if (!lastCheckpoint) throw new PasticheError("LOSS_NOT_FINITE", `${e.describe(nameByFlag)}; nothing was written to ${output}: ${fix}`);
       const { image, iteration } = lastCheckpoint;
       await writeImageAtomic(output, image);
       // On a coarse-to-fine run the last good image may be from a smaller scale than asked for.
       throw new PasticheError(
         "LOSS_NOT_FINITE",
-        `${e.message}; wrote the last good image (after iteration ${iteration}, ${image.width}x${image.height}) to ${output}: ${fix}`,
+        `${e.describe(nameByFlag)}; wrote the last good image (after iteration ${iteration}, ${image.width}x${image.height}) to ${output}: ${fix}`,
       );
     }
     throw e;
@@ -258,7 +191,7 @@ export async function main(argv: string[]): Promise<number> {
       return e.exitCode === 0 ? 0 : 2;
     }
     if (isPasticheError(e)) {
-      process.stderr.write(`pastiche: ${e.message}\n`);
+      process.stderr.write(`pastiche: ${e.describe(nameByFlag)}\n`);
       return e.code === "CANCELLED" ? 130 : 2;
     }
     process.stderr.write(`pastiche: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);

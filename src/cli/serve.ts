@@ -1,4 +1,5 @@
-import { PasticheError } from "../errors.js";
+import { PasticheError, type OptionName } from "../errors.js";
+import { positiveNumber, wholeNumber } from "../options/Check.js";
 import type { ModelName } from "../model/VggArchitecture.js";
 import { buildServer } from "../server/Server.js";
 
@@ -32,15 +33,16 @@ const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
 export async function serve(opts: ServeOptions = {}): Promise<void> {
   const host = opts.host ?? "127.0.0.1";
   const port = opts.port ?? 8080;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new PasticheError("BAD_OPTION", `--port must be a whole number from 0 to 65535, got ${opts.port}`);
-  }
+  wholeNumber({ key: "port", label: "port" }, port, 0, 65535);
+  // Checked under the flags' own names; the server's config names them differently.
+  if (opts.maxJobs !== undefined) wholeNumber({ key: "maxJobs", label: "max jobs" }, opts.maxJobs, 1);
+  if (opts.maxQueue !== undefined) wholeNumber({ key: "maxQueue", label: "max queue" }, opts.maxQueue, 0);
   const app = buildServer({
     host,
     maxRunning: opts.maxJobs,
     maxQueued: opts.maxQueue,
-    memoryBudgetBytes: mib(opts.memoryBudgetMb),
-    maxUploadBytes: mib(opts.maxUploadMb),
+    memoryBudgetBytes: mib({ key: "memoryBudgetMb", label: "memory budget (MiB)" }, opts.memoryBudgetMb),
+    maxUploadBytes: mib({ key: "maxUploadMb", label: "maximum upload size (MiB)" }, opts.maxUploadMb),
     weights: opts.weights,
     model: opts.model,
     threads: opts.threads,
@@ -89,10 +91,6 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
   }
 }
 
-function mib(value: number | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!Number.isFinite(value) || value <= 0) {
-    throw new PasticheError("BAD_OPTION", `sizes in MiB must be numbers > 0, got ${value}`);
-  }
-  return Math.floor(value * 2 ** 20);
+function mib(option: OptionName, value: number | undefined): number | undefined {
+  return value === undefined ? undefined : Math.floor(positiveNumber(option, value) * 2 ** 20);
 }

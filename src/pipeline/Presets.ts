@@ -1,5 +1,7 @@
 import type { LayerWeight, ObjectiveOptions } from "../objective/ObjectiveSpec.js";
-import type { ColorMode, InitMode, OptimizerName, PresetName } from "./types.js";
+import type { ColorMode, InitMode, OptimizerName } from "./types.js";
+
+export type PresetName = "seed" | "gatys" | "default";
 
 /** Everything a preset fixes; options given by the caller override single fields. */
 export interface Preset extends Omit<ObjectiveOptions, "styleRegions"> {
@@ -81,3 +83,10 @@ const defaultPreset: Preset = {
 
 export const PRESETS: Readonly<Record<PresetName, Preset>> = { seed, gatys, default: defaultPreset };
 export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
+
+/** One line per preset, for the web page's list. */
+export const PRESET_DESCRIPTIONS: Readonly<Record<PresetName, string>> = {
+  default: "coarse to fine, quickest",
+  gatys: "Gatys et al., full size throughout",
+  seed: "VGG16, square output",
+};

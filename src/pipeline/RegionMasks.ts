@@ -2,6 +2,7 @@ import { PasticheError } from "../errors.js";
 import { readMask } from "../image/Mask.js";
 import { poolsThrough } from "../model/VggArchitecture.js";
 import type { Size } from "./Geometry.js";
+import { OPTIONS } from "./OptionSchema.js";
 import type { Settings } from "./Settings.js";
 
 const NO_STYLE = "#000000";
@@ -23,7 +24,7 @@ export class RegionMasks {
 
   static async read(input: string | Buffer, full: Size, styleCount: number, settings: Settings): Promise<RegionMasks> {
     if (settings.styleBlend.some((w) => w !== settings.styleBlend[0])) {
-      throw new PasticheError("BAD_OPTION", "--style-blend and --mask cannot be combined: with a mask each region takes exactly one style");
+      throw new PasticheError("BAD_OPTION", (name) => `${name(OPTIONS.styleBlend)} and ${name(OPTIONS.mask)} cannot be combined: with a mask each region takes exactly one style`);
     }
     const mask = await readMask(input, full.width, full.height, { maxPixels: settings.maxInputPixels, label: "mask" });
     const styleLabels = mask.colors.flatMap((c, i) => (c === NO_STYLE ? [] : [i]));

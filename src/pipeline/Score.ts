@@ -9,7 +9,7 @@ import { pooledSize, poolsThrough } from "../model/VggArchitecture.js";
 import { obtainVggWeights } from "../weights/WeightLoader.js";
 import type { VggWeights } from "../weights/VggWeights.js";
 import { styleSize } from "./Geometry.js";
-import { DEFAULT_MAX_INPUT_PIXELS } from "./Settings.js";
+import { DEFAULT_MAX_INPUT_PIXELS } from "./OptionSchema.js";
 import type { ImageInput } from "./types.js";
 
 /**

@@ -17,6 +17,7 @@ import { obtainVggWeights } from "../weights/WeightLoader.js";
 import type { VggWeights } from "../weights/VggWeights.js";
 import { pyramid, styleSize, workingSize, type Size } from "./Geometry.js";
 import { RegionMasks } from "./RegionMasks.js";
+import { OPTIONS } from "./OptionSchema.js";
 import { PRESETS } from "./Presets.js";
 import { minimumSide, resolveSettings, type Settings } from "./Settings.js";
 import type { Preview, Progress, StylizeOptions, StylizeResult } from "./types.js";
@@ -90,7 +91,9 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
   if (Math.min(full.width, full.height) < minSide) {
     throw new PasticheError(
       "INPUT_TOO_SMALL",
-      `the output would be ${full.width}x${full.height}, but ${settings.model} needs at least ${minSide} px on each side to reach its deepest layer used: raise --size or use shallower layers`,
+      (name) =>
+        `the output would be ${full.width}x${full.height}, but ${settings.model} needs at least ${minSide} px on each side to reach its deepest layer used: ` +
+        `raise ${name(OPTIONS.size)} or use shallower layers`,
     );
   }
 

@@ -1,59 +1,20 @@
-import type { ModelName } from "../model/VggArchitecture.js";
-import type { LayerWeight, Normalization, Pooling } from "../objective/ObjectiveSpec.js";
+import type { OptionValue, OptionValues } from "./OptionSchema.js";
 
-export type PresetName = "seed" | "gatys" | "default";
-/** `recolored`: the photo with the (dominant) painting's colour mean and covariance. */
-export type InitMode = "noise" | "content" | "recolored" | "style";
-export type OptimizerName = "lbfgs" | "adam";
-export type ColorMode = "none" | "luminance" | "histogram";
+export type { PresetName } from "./Presets.js";
+export type InitMode = OptionValue<"init">;
+export type OptimizerName = OptionValue<"optimizer">;
+export type ColorMode = OptionValue<"preserveColors">;
 
 /** An image given as a file path or as encoded bytes (any format sharp reads). */
 export type ImageInput = string | Buffer;
 
-/** What a caller may set; everything not set comes from the preset. */
-export interface StylizeOptions {
+/**
+ * What a caller may set: the images, and any option of options/OptionSchema (each documented
+ * there); everything not set comes from the preset or the option's default.
+ */
+export interface StylizeOptions extends OptionValues {
   content: ImageInput;
   styles: ImageInput[];
-  preset?: PresetName;
-  /** Relative weights of the style images' Gram targets (normalised to sum 1). */
-  styleBlend?: number[];
-  /** Style image size relative to the output size (0.25..4). */
-  styleScale?: number;
-  preserveColors?: ColorMode;
-  /** A mask image: each distinct colour selects a style (or none). */
-  mask?: ImageInput;
-  /** Coarse-to-fine: "auto" or the number of scales (1 = off). */
-  scales?: "auto" | number;
-  /** Each coarser scale runs this many times the evaluations of the next finer one (0.25..4; 1 = the same). */
-  coarseFactor?: number;
-  model?: ModelName;
-  /** Long edge in pixels (or both sides with `square`). */
-  size?: number;
-  square?: boolean;
-  iterations?: number;
-  evalsPerIteration?: number;
-  optimizer?: OptimizerName;
-  lr?: number;
-  contentWeight?: number;
-  styleWeight?: number;
-  tvWeight?: number;
-  tvPower?: number;
-  contentLayers?: LayerWeight[];
-  styleLayers?: LayerWeight[];
-  normalization?: Normalization;
-  pooling?: Pooling;
-  init?: InitMode;
-  initImage?: ImageInput;
-  seed?: number;
-  threads?: number;
-  /** A local weights file; otherwise the catalogue file is downloaded and cached. */
-  weights?: string;
-  /** Refuse inputs with more pixels than this before decoding them. */
-  maxInputPixels?: number;
-  /** Encode a preview PNG every N evaluations (0 = never). */
-  previewEvery?: number;
-  /** Output encoding of the final image. */
-  format?: "png" | "jpg" | "webp";
   signal?: AbortSignal;
 }
 

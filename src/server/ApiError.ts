@@ -1,4 +1,7 @@
-import { isPasticheError, type ErrorCode } from "../errors.js";
+import { isPasticheError, type ErrorCode, type OptionNamer } from "../errors.js";
+
+/** The server's clients set options through form fields named by the options' keys; messages name those. */
+export const nameByField: OptionNamer = (option) => `"${option.key}"`;
 
 /** The codes a client can see: the library's plus the ones only HTTP has. */
 export type ApiErrorCode = ErrorCode | "NOT_FOUND" | "NOT_READY" | "BAD_REQUEST" | "FORBIDDEN" | "INTERNAL";
@@ -38,7 +41,7 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
  */
 export function toApiError(e: unknown, limits: { maxUploadBytes: number; maxStyles: number }): ApiError {
   if (e instanceof ApiError) return e;
-  if (isPasticheError(e)) return new ApiError(STATUS_BY_CODE[e.code] ?? 500, e.code, e.message);
+  if (isPasticheError(e)) return new ApiError(STATUS_BY_CODE[e.code] ?? 500, e.code, e.describe(nameByField));
 
   const fastifyCode = (e as { code?: unknown } | null)?.code;
   const status = (e as { statusCode?: unknown } | null)?.statusCode;

@@ -1,8 +1,9 @@
 import type { FastifyRequest } from "fastify";
 import sharp from "sharp";
-import { PasticheError } from "../errors.js";
-import { PRESET_NAMES } from "../pipeline/Presets.js";
-import type { PresetName } from "../pipeline/types.js";
+import { PasticheError, type OptionName } from "../errors.js";
+import { badOption, number as checkNumber, wholeNumber } from "../options/Check.js";
+import { MIN_SIZE, OPTIONS } from "../pipeline/OptionSchema.js";
+import { PRESET_NAMES, type PresetName } from "../pipeline/Presets.js";
 import { ApiError, tooManyFiles } from "./ApiError.js";
 import type { ServerConfig } from "./ServerConfig.js";
 
@@ -29,15 +30,19 @@ export interface JobForm {
 
 export const MIN_STRENGTH = 0.1;
 export const MAX_STRENGTH = 10;
-const MIN_SIZE = 16;
+
+/** The form's one field of its own: a multiplier of the preset's style weight. */
+const STRENGTH: OptionName = { key: "strength", label: "style strength" };
 
 /** What sharp may decode for us; SVG, PDF and the like are refused because they are programs or documents, not photos. */
 const ACCEPTED_FORMATS = new Set(["jpeg", "png", "webp", "gif", "tiff", "avif", "heif"]);
 
-const FIELDS = ["preset", "size", "strength", "iterations", "evalsPerIteration"] as const;
+/** The library options the form sets (named by their schema keys), and the strength. */
+const FIELDS = [OPTIONS.preset.key, OPTIONS.size.key, STRENGTH.key, OPTIONS.iterations.key, OPTIONS.evalsPerIteration.key] as const;
 type FieldName = (typeof FIELDS)[number];
 
-const bad = (message: string) => new PasticheError("BAD_OPTION", message);
+/** A BAD_OPTION error whose message names fields the form's way. */
+const bad = (message: string) => badOption(() => message);
 
 /**
  * Reads the multipart body: one `content` file, one or more `style` files, and the setting fields.
@@ -87,14 +92,14 @@ export async function readJobForm(request: FastifyRequest, config: ServerConfig)
   if (!content) throw new PasticheError("INPUT_MISSING", 'No content image: send one as the file field "content"');
   if (styles.length === 0) throw new PasticheError("INPUT_MISSING", 'No style image: send at least one as the file field "style"');
 
-  const preset = (fields.get("preset") ?? "default") as PresetName;
+  const preset = (fields.get("preset") ?? OPTIONS.preset.default) as PresetName;
   if (!PRESET_NAMES.includes(preset)) {
     throw bad(`Unknown preset "${printable(preset)}"; use one of: ${PRESET_NAMES.join(", ")}`);
   }
-  const size = number(fields, "size", MIN_SIZE, config.maxSize, true) ?? Math.min(512, config.maxSize);
-  const strength = number(fields, "strength", MIN_STRENGTH, MAX_STRENGTH, false) ?? 1;
-  const iterations = number(fields, "iterations", 1, config.maxIterations, true);
-  const evalsPerIteration = number(fields, "evalsPerIteration", 1, config.maxEvalsPerIteration, true);
+  const size = field(fields, OPTIONS.size, MIN_SIZE, config.maxSize, true) ?? Math.min(512, config.maxSize);
+  const strength = field(fields, STRENGTH, MIN_STRENGTH, MAX_STRENGTH, false) ?? 1;
+  const iterations = field(fields, OPTIONS.iterations, 1, config.maxIterations, true);
+  const evalsPerIteration = field(fields, OPTIONS.evalsPerIteration, 1, config.maxEvalsPerIteration, true);
 
   return {
     content: await sniff(content, "The content image", config.maxPixels),
@@ -107,22 +112,13 @@ export async function readJobForm(request: FastifyRequest, config: ServerConfig)
   };
 }
 
-function number(
-  fields: Map<FieldName, string>,
-  name: FieldName,
-  min: number,
-  max: number,
-  whole: boolean,
-): number | undefined {
-  const text = fields.get(name)?.trim();
+/** A form number within the server's limits; undefined when the field is absent or empty. */
+function field(fields: Map<FieldName, string>, option: OptionName, min: number, max: number, whole: boolean): number | undefined {
+  const text = fields.get(option.key as FieldName)?.trim();
   if (text === undefined || text === "") return undefined;
   // Number() alone would take "0x10", "1e3" and "Infinity"; a form sends plain decimals.
-  const value = /^[+-]?(\d+\.?\d*|\.\d+)$/.test(text) ? Number(text) : NaN;
-  if (!Number.isFinite(value) || value < min || value > max || (whole && !Number.isInteger(value))) {
-    const kind = whole ? "a whole number" : "a number";
-    throw bad(`"${name}" must be ${kind} from ${min} to ${max}, got "${printable(text)}"`);
-  }
-  return value;
+  const value = /^[+-]?(\d+\.?\d*|\.\d+)$/.test(text) ? Number(text) : printable(text);
+  return whole ? wholeNumber(option, value, min, max) : checkNumber(option, value, min, max);
 }
 
 /** Reads just the header: the format from the magic bytes and the size, before anything is decoded. */

@@ -3,7 +3,7 @@ import { EventEmitter } from "node:events";
 import { isPasticheError, PasticheError } from "../errors.js";
 import { stylize } from "../pipeline/Stylize.js";
 import type { Preview, Progress, StylizeOptions } from "../pipeline/types.js";
-import { formatBytes } from "./ApiError.js";
+import { formatBytes, nameByField } from "./ApiError.js";
 
 export type JobState = "queued" | "running" | "done" | "failed" | "cancelled";
 
@@ -265,9 +265,9 @@ export class JobQueue {
   private ended(job: Job, e: unknown): void {
     this.running.delete(job);
     if (isPasticheError(e) && e.code === "CANCELLED") {
-      this.finish(job, "cancelled", { code: e.code, message: e.message });
+      this.finish(job, "cancelled", { code: e.code, message: e.describe(nameByField) });
     } else if (isPasticheError(e)) {
-      this.finish(job, "failed", { code: e.code, message: e.message });
+      this.finish(job, "failed", { code: e.code, message: e.describe(nameByField) });
     } else {
       console.error(`pastiche: job ${job.id} failed unexpectedly:`, e);
       this.finish(job, "failed", { code: "INTERNAL", message: "The job failed unexpectedly: see the server's log" });

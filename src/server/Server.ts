@@ -1,6 +1,7 @@
 import multipart from "@fastify/multipart";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import { PRESETS } from "../pipeline/Presets.js";
+import { MIN_SIZE, OPTIONS } from "../pipeline/OptionSchema.js";
+import { PRESET_DESCRIPTIONS, PRESET_NAMES, PRESETS } from "../pipeline/Presets.js";
 import { ApiError, toApiError } from "./ApiError.js";
 import { JobEvents } from "./JobEvents.js";
 import { MAX_STRENGTH, MIN_STRENGTH, readJobForm } from "./JobForm.js";
@@ -71,11 +72,15 @@ export function buildServer(overrides: Partial<ServerConfig> = {}): FastifyInsta
     maxIterations: config.maxIterations,
     maxEvalsPerIteration: config.maxEvalsPerIteration,
     strength: { min: MIN_STRENGTH, max: MAX_STRENGTH },
+    minSize: MIN_SIZE,
+    defaultPreset: OPTIONS.preset.default,
+    // The page's preset list, in this order, and what each sets in the form.
     presets: Object.fromEntries(
-      Object.entries(PRESETS).map(([name, p]) => [
-        name,
-        { size: Math.min(p.size, config.maxSize), iterations: p.iterations, evalsPerIteration: p.evalsPerIteration },
-      ]),
+      PRESET_NAMES.map((name) => {
+        const p = PRESETS[name];
+        const fields = { size: Math.min(p.size, config.maxSize), iterations: p.iterations, evalsPerIteration: p.evalsPerIteration };
+        return [name, { description: PRESET_DESCRIPTIONS[name], ...fields }];
+      }),
     ),
   }));
 

@@ -1,6 +1,7 @@
 import { totalmem } from "node:os";
-import { PasticheError } from "../errors.js";
 import { MODEL_NAMES, type ModelName } from "../model/VggArchitecture.js";
+import { oneOf, text, wholeNumber } from "../options/Check.js";
+import { MIN_SIZE } from "../pipeline/OptionSchema.js";
 
 /** How the web app runs; everything has a default that suits one person on their own machine. */
 export interface ServerConfig {
@@ -55,27 +56,20 @@ export function defaultServerConfig(): ServerConfig {
 export function resolveServerConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   const config: ServerConfig = { ...defaultServerConfig(), ...defined };
-  wholeNumber("maximum running jobs", config.maxRunning, 1);
-  wholeNumber("maximum queue length", config.maxQueued, 0);
-  wholeNumber("memory budget (bytes)", config.memoryBudgetBytes, 1);
-  wholeNumber("maximum upload size (bytes)", config.maxUploadBytes, 1);
-  wholeNumber("maximum pixels per image", config.maxPixels, 1);
-  wholeNumber("maximum style images", config.maxStyles, 1);
-  wholeNumber("maximum output size", config.maxSize, 16);
-  wholeNumber("maximum iterations", config.maxIterations, 1);
-  wholeNumber("maximum evaluations per iteration", config.maxEvalsPerIteration, 1);
-  wholeNumber("preview interval", config.previewEvery, 1);
-  wholeNumber("history length", config.maxHistory, 1);
-  if (config.threads !== undefined) wholeNumber("threads", config.threads, 1);
-  if (config.model !== undefined && !MODEL_NAMES.includes(config.model)) {
-    throw new PasticheError("BAD_OPTION", `unknown model "${config.model}"; use one of: ${MODEL_NAMES.join(", ")}`);
-  }
-  if (config.host.trim() === "") throw new PasticheError("BAD_OPTION", "the host to bind must not be empty");
+  const whole = (key: keyof ServerConfig, label: string, min: number) => wholeNumber({ key, label }, config[key], min);
+  whole("maxRunning", "maximum running jobs", 1);
+  whole("maxQueued", "maximum queue length", 0);
+  whole("memoryBudgetBytes", "memory budget (bytes)", 1);
+  whole("maxUploadBytes", "maximum upload size (bytes)", 1);
+  whole("maxPixels", "maximum pixels per image", 1);
+  whole("maxStyles", "maximum style images", 1);
+  whole("maxSize", "maximum output size", MIN_SIZE);
+  whole("maxIterations", "maximum iterations", 1);
+  whole("maxEvalsPerIteration", "maximum evaluations per iteration", 1);
+  whole("previewEvery", "preview interval", 1);
+  whole("maxHistory", "history length", 1);
+  if (config.threads !== undefined) whole("threads", "threads", 1);
+  if (config.model !== undefined) oneOf({ key: "model", label: "model" }, config.model, MODEL_NAMES);
+  text({ key: "host", label: "host to bind" }, config.host);
   return config;
-}
-
-function wholeNumber(what: string, value: number, min: number): void {
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new PasticheError("BAD_OPTION", `the ${what} must be a whole number >= ${min}, got ${value}`);
-  }
 }

@@ -1,4 +1,5 @@
 import { PasticheError } from "../errors.js";
+import { MIN_SIZE } from "../pipeline/OptionSchema.js";
 import { PRESETS } from "../pipeline/Presets.js";
 import { estimateMemoryBytes } from "../pipeline/Stylize.js";
 import type { StylizeOptions } from "../pipeline/types.js";
@@ -52,7 +53,7 @@ export function toSubmission(form: JobForm, config: ServerConfig): JobSubmission
 
 /** Binary search over sizes; the estimate grows with the size. Undefined when even the smallest does not fit. */
 function largestFittingSize(estimate: (size: number) => number, tooBig: number, budget: number): number | undefined {
-  let lo = 16;
+  let lo = MIN_SIZE;
   if (estimate(lo) > budget) return undefined;
   let hi = tooBig;
   while (hi - lo > 1) {

@@ -240,6 +240,11 @@ async function start() {
   if (response.ok) {
     config = await response.json();
     $("max-styles").textContent = String(config.maxStyles);
+    // The presets and the limits come from the server, which has them from the option schema.
+    presetSelect.replaceChildren(
+      ...Object.entries(config.presets).map(([name, p]) => new Option(`${name}: ${p.description}`, name, false, name === config.defaultPreset)),
+    );
+    sizeInput.min = String(config.minSize);
     sizeInput.max = String(config.maxSize);
     $("iterations").max = String(config.maxIterations);
     $("evals").max = String(config.maxEvalsPerIteration);
