@@ -1,28 +1,28 @@
-import ort from "onnxruntime-node";
 import { buildTargetGraph, IMAGE_INPUT } from "../objective/ObjectiveGraph.js";
 import type { ObjectiveOptions } from "../objective/ObjectiveSpec.js";
 import type { Features, ImageSize } from "../objective/terms/LossTerm.js";
 import type { VggWeights } from "../weights/VggWeights.js";
-import { sessionOptions, type EngineSettings } from "./ObjectiveSession.js";
+import type { Engine, EngineSession, EngineSettings } from "./Engine.js";
+import { onnxRuntimeCpu } from "./OnnxRuntimeCpu.js";
 
 /** Forward-only session computing the features the objective's terms need from target images of one size. */
 export class TargetExtractor {
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: EngineSession,
     private readonly features: readonly string[],
     private readonly size: ImageSize,
   ) {}
 
-  static async create(options: ObjectiveOptions, weights: VggWeights, size: ImageSize, settings: EngineSettings = {}): Promise<TargetExtractor> {
-    const graph = buildTargetGraph(options, weights, size);
-    const session = await ort.InferenceSession.create(graph.bytes, sessionOptions(settings));
+  static async create(options: ObjectiveOptions, weights: VggWeights, size: ImageSize, settings: EngineSettings = {}, engine: Engine = onnxRuntimeCpu): Promise<TargetExtractor> {
+    const graph = buildTargetGraph(options, weights, size, engine.nativeOps);
+    const session = await engine.createSession(graph.bytes, settings);
     return new TargetExtractor(session, graph.features, { width: size.width, height: size.height });
   }
 
   /** `image`: Caffe-space NCHW [1,3,h,w] of the extractor's size. */
   async extract(image: Float32Array): Promise<Features> {
-    const out = await this.session.run({ [IMAGE_INPUT]: new ort.Tensor("float32", image, [1, 3, this.size.height, this.size.width]) });
-    return new Map(this.features.map((name) => [name, out[name].data as Float32Array]));
+    const out = await this.session.run({ [IMAGE_INPUT]: { data: image, dims: [1, 3, this.size.height, this.size.width] } });
+    return new Map(this.features.map((name) => [name, out[name] as Float32Array]));
   }
 
   async release(): Promise<void> {

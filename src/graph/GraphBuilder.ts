@@ -5,6 +5,11 @@ const { onnx } = onnxProto;
 /** Element type of the graph's floating-point tensors: float32 for speed, float64 for gradient checks. */
 export type FloatType = "float32" | "float64";
 
+/** Operators that graph builders lower to basic ones where the engine lacks them. */
+export type LowerableOp = "Conv" | "AveragePool" | "MaxUnpool";
+/** Which lowerable operators an engine runs at a float type (engine/Engine's `nativeOps`). */
+export type NativeOps = (op: LowerableOp, floatType: FloatType) => boolean;
+
 type AttrValue = number | number[] | string;
 
 const OPSET = 13;
@@ -25,8 +30,16 @@ export class GraphBuilder {
   private readonly constants = new Map<string, string>();
   private counter = 0;
 
-  constructor(floatType: FloatType = "float32") {
+  constructor(
+    floatType: FloatType = "float32",
+    private readonly nativeOps: NativeOps = () => true,
+  ) {
     this.floatType = floatType;
+  }
+
+  /** Whether `op` may be emitted as it is; otherwise the builder lowers it. */
+  native(op: LowerableOp): boolean {
+    return this.nativeOps(op, this.floatType);
   }
 
   private fresh(hint: string): string {

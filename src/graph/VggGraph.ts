@@ -106,12 +106,13 @@ export class VggGraph {
   }
 
   /**
-   * 3x3 stride-1 'same' convolution. ORT's CPU Conv is float32-only, so float64 graphs (used for
-   * gradient checks) lower it to nine shifted copies and one MatMul, with the same kernel tensor.
+   * 3x3 stride-1 'same' convolution. Where the engine has no Conv for the float type (ORT's CPU
+   * Conv is float32-only; float64 graphs are for gradient checks) it is lowered to nine shifted
+   * copies and one MatMul, with the same kernel tensor.
    */
   private conv3x3(x: Activation, kernel: string, outChannels: number, bias?: string): string {
     const g = this.g;
-    if (g.floatType === "float32") {
+    if (g.native("Conv")) {
       return g.op("Conv", bias ? [x.tensor, kernel, bias] : [x.tensor, kernel], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] });
     }
     const { channels: c, height: h, width: w } = x;
@@ -129,21 +130,21 @@ export class VggGraph {
   }
 
   /**
-   * 2x2 stride-2 pooling that drops an odd last row/column. In float32, max-pooling also returns
-   * its argmax so the backward pass is one MaxUnpool (measured ~10% faster per evaluation at 512 px
-   * than re-deriving the argmax with Expand/Equal/Where). ORT's CPU AveragePool and MaxUnpool are
-   * float32-only, so float64 graphs (gradient checks) average with Reshape + ReduceMean and route
+   * 2x2 stride-2 pooling that drops an odd last row/column. With the engine's MaxUnpool, max-pooling
+   * also returns its argmax so the backward pass is one MaxUnpool (measured ~10% faster per
+   * evaluation at 512 px than re-deriving the argmax with Expand/Equal/Where). Without (ORT's CPU
+   * AveragePool and MaxUnpool are float32-only) it averages with Reshape + ReduceMean and routes
    * max-pool gradients through an equality mask.
    */
   private pool2x2(input: Activation, h: number, w: number): { tensor: string; indices?: string } {
     const g = this.g;
     const window = { kernel_shape: [2, 2], strides: [2, 2] };
     if (this.pooling === "max") {
-      if (g.floatType === "float64") return { tensor: g.op("MaxPool", [input.tensor], window) };
+      if (!g.native("MaxUnpool")) return { tensor: g.op("MaxPool", [input.tensor], window) };
       const [tensor, indices] = g.node("MaxPool", [input.tensor], window, 2);
       return { tensor, indices };
     }
-    if (g.floatType === "float32") return { tensor: g.op("AveragePool", [input.tensor], window) };
+    if (g.native("AveragePool")) return { tensor: g.op("AveragePool", [input.tensor], window) };
     const c = input.channels;
     const even = g.op("Slice", [input.tensor, g.ints([0, 0]), g.ints([2 * h, 2 * w]), g.ints([2, 3])]);
     const blocks = g.op("Reshape", [even, g.ints([1, c, h, 2, w, 2])]);

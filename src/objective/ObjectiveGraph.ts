@@ -1,4 +1,4 @@
-import { GraphBuilder, type FloatType } from "../graph/GraphBuilder.js";
+import { GraphBuilder, type FloatType, type NativeOps } from "../graph/GraphBuilder.js";
 import { VggGraph, type Activation } from "../graph/VggGraph.js";
 import { layersThrough, vggLayers, type ModelName } from "../model/VggArchitecture.js";
 import type { VggWeights } from "../weights/VggWeights.js";
@@ -25,8 +25,8 @@ export interface CompiledGraph {
  * d loss / d image. Inputs: `image` [1,3,H,W] and each term's targets. Outputs: `loss`,
  * `term:<name>` (scalars) and `grad` [1,3,H,W].
  */
-export function buildObjectiveGraph(spec: ObjectiveSpec, weights: VggWeights, floatType: FloatType = "float32"): CompiledGraph {
-  const g = new GraphBuilder(floatType);
+export function buildObjectiveGraph(spec: ObjectiveSpec, weights: VggWeights, floatType: FloatType, nativeOps: NativeOps): CompiledGraph {
+  const g = new GraphBuilder(floatType, nativeOps);
   const { height: H, width: W } = spec;
   const image = g.input(IMAGE_INPUT, [1, 3, H, W]);
   const vgg = new VggGraph(g, weights, spec.pooling);
@@ -66,8 +66,8 @@ export interface TargetGraph {
   readonly features: readonly string[];
 }
 
-export function buildTargetGraph(options: ObjectiveOptions, weights: VggWeights, size: ImageSize): TargetGraph {
-  const g = new GraphBuilder("float32");
+export function buildTargetGraph(options: ObjectiveOptions, weights: VggWeights, size: ImageSize, nativeOps: NativeOps): TargetGraph {
+  const g = new GraphBuilder("float32", nativeOps);
   const image = g.input(IMAGE_INPUT, [1, 3, size.height, size.width]);
   const acts = new VggGraph(g, weights, options.pooling).forward(image, size.height, size.width, deepestLayer(options.model, termLayers(options)));
   const features: string[] = [];

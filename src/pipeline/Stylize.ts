@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import { ObjectiveSession } from "../engine/ObjectiveSession.js";
+import { onnxRuntimeCpu } from "../engine/OnnxRuntimeCpu.js";
 import { TargetExtractor } from "../engine/TargetExtractor.js";
 import { PasticheError } from "../errors.js";
 import { prepareTargets, termLayers } from "../objective/LossTerms.js";
@@ -60,17 +61,13 @@ export function stylize(options: StylizeOptions): StylizeJob {
   return new StylizeJob(options);
 }
 
-/**
- * Peak resident memory of a run, in bytes, from its output size: ~1.1 GB for the runtime, weights and
- * sessions plus ~4.3 KB per output pixel (fitted to bench/engine.ts's peak RSS at 256 and 512 px).
- * Coarse-to-fine scales release their sessions in turn, so the finest scale sets the peak.
- */
+/** Peak resident memory of a run, in bytes, as the engine estimates it from the output's pixel count. */
 export function estimateMemoryBytes(options: Pick<StylizeOptions, "preset" | "size" | "square">, contentAspect = 1): number {
   const preset = PRESETS[options.preset ?? "default"] ?? PRESETS.default;
   const long = options.size ?? preset.size;
   const square = options.square ?? preset.square;
   const pixels = square ? long * long : (long * long) / Math.max(contentAspect, 1 / contentAspect);
-  return 1.1e9 + 4300 * pixels;
+  return onnxRuntimeCpu.estimateMemoryBytes(pixels);
 }
 
 async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeResult> {
