@@ -1,6 +1,6 @@
 import type { FloatType } from "../graph/GraphBuilder.js";
 import { buildObjectiveGraph, GRAD_OUTPUT, IMAGE_INPUT, LOSS_OUTPUT, termOutput } from "../objective/ObjectiveGraph.js";
-import type { Evaluation, ObjectiveSpec, ObjectiveTargets } from "../objective/ObjectiveSpec.js";
+import type { ObjectiveEvaluation, ObjectiveSpec, ObjectiveTargets } from "../objective/ObjectiveSpec.js";
 import type { VggWeights } from "../weights/VggWeights.js";
 import type { Engine, EngineSession, EngineSettings, FloatArray, Tensor } from "./Engine.js";
 import { onnxRuntimeCpu } from "./OnnxRuntimeCpu.js";
@@ -42,7 +42,7 @@ export class ObjectiveSession {
     this.targetFeeds = feeds;
   }
 
-  async evaluate(image: FloatArray): Promise<Evaluation> {
+  async evaluate(image: FloatArray): Promise<ObjectiveEvaluation> {
     if (!this.targetFeeds) throw new Error("setTargets() must be called before evaluate()");
     const { height, width } = this.spec;
     const x = this.floatType === "float32" ? (image instanceof Float32Array ? image : Float32Array.from(image)) : image instanceof Float64Array ? image : Float64Array.from(image);

@@ -154,15 +154,6 @@ function checkSize(value: number, what: string): void {
   }
 }
 
-/** Scales so the longer side is `size` pixels, keeping the aspect ratio (each side at least 1 px). */
-export function resizeLongEdge(img: RgbImage, size: number): Promise<RgbImage> {
-  checkSize(size, "The image size");
-  const scale = size / Math.max(img.width, img.height);
-  const width = Math.max(1, Math.round(img.width * scale));
-  const height = Math.max(1, Math.round(img.height * scale));
-  return resizeTo(img, width, height);
-}
-
 /**
  * Scales to exactly width x height, distorting if the aspect ratio differs. "nearest" is for label
  * pictures such as masks, where blending neighbours would invent colours.

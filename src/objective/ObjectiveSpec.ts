@@ -61,7 +61,7 @@ export interface ObjectiveSpec extends ObjectiveOptions {
 export type ObjectiveTargets = ReadonlyMap<string, Float32Array>;
 
 /** One evaluation's results. `terms` are the weighted contributions by term name; they sum to `loss`. */
-export interface Evaluation {
+export interface ObjectiveEvaluation {
   readonly loss: number;
   readonly terms: Record<string, number>;
   /** d loss / d image, NCHW; float64 only from graphs built in float64 (for gradient checks). */

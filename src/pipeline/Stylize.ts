@@ -5,7 +5,7 @@ import { TargetExtractor } from "../engine/TargetExtractor.js";
 import { PasticheError } from "../errors.js";
 import { prepareTargets, termLayers } from "../objective/LossTerms.js";
 import { deepestLayer } from "../objective/ObjectiveGraph.js";
-import type { Evaluation, ObjectiveSpec, ObjectiveTargets } from "../objective/ObjectiveSpec.js";
+import type { ObjectiveEvaluation, ObjectiveSpec, ObjectiveTargets } from "../objective/ObjectiveSpec.js";
 import type { TargetImages } from "../objective/terms/LossTerm.js";
 import { caffeToImage, imageToCaffe } from "../image/CaffeTensor.js";
 import { matchColorStatistics, matchLuminance, recombineLuminance, toLuminance } from "../image/ColorTransfer.js";
@@ -31,7 +31,7 @@ export interface Checkpoint {
   readonly progress: Progress;
 }
 
-interface JobEvents {
+interface StylizeJobEvents {
   progress: [Progress];
   preview: [Preview];
   checkpoint: [Checkpoint];
@@ -45,7 +45,7 @@ interface JobEvents {
  * are fetched and `notice` for information the user should see. `result` rejects with a
  * PasticheError (code CANCELLED when the signal aborts; it stops within one evaluation).
  */
-export class StylizeJob extends EventEmitter<JobEvents> {
+export class StylizeJob extends EventEmitter<StylizeJobEvents> {
   readonly result: Promise<StylizeResult>;
 
   constructor(options: StylizeOptions) {
@@ -300,7 +300,7 @@ class RunClock {
     this.last = this.progress(0, 0, NaN, { loss: NaN, terms: {} });
   }
 
-  tick(scale: number, iteration: number, seconds: number, e: Pick<Evaluation, "loss" | "terms">): Progress {
+  tick(scale: number, iteration: number, seconds: number, e: Pick<ObjectiveEvaluation, "loss" | "terms">): Progress {
     this.evaluation++;
     this.last = this.progress(scale, iteration, seconds, e);
     return this.last;
@@ -310,7 +310,7 @@ class RunClock {
     return this.last;
   }
 
-  private progress(scale: number, iteration: number, seconds: number, e: Pick<Evaluation, "loss" | "terms">): Progress {
+  private progress(scale: number, iteration: number, seconds: number, e: Pick<ObjectiveEvaluation, "loss" | "terms">): Progress {
     const pixels = (s: Size) => s.width * s.height;
     const here = this.scales[scale];
     const doneHere = this.evaluation - this.perScale.slice(0, scale).reduce((a, b) => a + b, 0);

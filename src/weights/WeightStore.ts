@@ -8,7 +8,7 @@ import type { ModelName } from "../model/VggArchitecture.js";
 import { WEIGHT_CATALOGUE, type CatalogueEntry } from "./WeightCatalogue.js";
 
 /** Called for every chunk received; `received` includes bytes resumed from an earlier run. */
-export type DownloadProgress = (received: number, total: number) => void;
+export type DownloadListener = (received: number, total: number) => void;
 
 export interface ResolveWeightsOptions {
   model: ModelName;
@@ -18,7 +18,7 @@ export interface ResolveWeightsOptions {
   cacheDir?: string;
   /** Defaults to WEIGHT_CATALOGUE[model]; tests point it at a local server. */
   entry?: CatalogueEntry;
-  onProgress?: DownloadProgress;
+  onProgress?: DownloadListener;
   signal?: AbortSignal;
 }
 
@@ -73,7 +73,7 @@ const inFlight = new Map<string, Promise<boolean>>();
 async function ensureCached(
   entry: CatalogueEntry,
   target: string,
-  onProgress: DownloadProgress | undefined,
+  onProgress: DownloadListener | undefined,
   signal: AbortSignal | undefined,
 ): Promise<boolean> {
   if (await cachedFileIsValid(target, entry)) return false;
@@ -190,7 +190,7 @@ function transferError(
 async function download(
   entry: CatalogueEntry,
   target: string,
-  onProgress: DownloadProgress | undefined,
+  onProgress: DownloadListener | undefined,
   signal: AbortSignal | undefined,
 ): Promise<void> {
   const dir = path.dirname(target);
@@ -233,7 +233,7 @@ async function fetchInto(
   entry: CatalogueEntry,
   part: string,
   target: string,
-  onProgress: DownloadProgress | undefined,
+  onProgress: DownloadListener | undefined,
   signal: AbortSignal | undefined,
 ): Promise<boolean> {
   let offset = (await statOrNull(part))?.size ?? 0;
