@@ -4,7 +4,7 @@ import { ObjectiveSession } from "../src/engine/ObjectiveSession.js";
 import { TargetExtractor } from "../src/engine/TargetExtractor.js";
 import { prepareTargets } from "../src/objective/LossTerms.js";
 import type { ObjectiveSpec, ObjectiveTargets } from "../src/objective/ObjectiveSpec.js";
-import { pooledSize, poolsThrough } from "../src/model/VggArchitecture.js";
+import { featureSize } from "../src/model/VggArchitecture.js";
 import { mulberry32 } from "../src/util/Random.js";
 import { randomImage, randomVggWeights } from "./helpers/randomWeights.js";
 
@@ -28,8 +28,8 @@ async function targetsFor(spec: ObjectiveSpec): Promise<ObjectiveTargets> {
   const masks = new Map<string, Float32Array>();
   for (let r = 0; r < spec.styleRegions; r++) {
     for (const { layer } of styleLayers) {
-      const pools = poolsThrough(spec.model, layer);
-      const n = pooledSize(spec.height, pools) * pooledSize(spec.width, pools);
+      const { width, height } = featureSize(spec.model, spec, layer);
+      const n = width * height;
       masks.set(`${r}:${layer}`, new Float32Array(n).map(() => rand()));
     }
   }

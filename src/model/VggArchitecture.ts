@@ -68,8 +68,19 @@ export function poolsThrough(model: ModelName, layer: string): number {
 }
 
 /** Spatial size of the activations after `pools` 2x2/2 poolings (Keras floors odd sizes). */
-export function pooledSize(size: number, pools: number): number {
+function pooledSize(size: number, pools: number): number {
   let s = size;
   for (let i = 0; i < pools; i++) s = Math.floor(s / 2);
   return s;
+}
+
+/** The one feature-size function: width and height of `layer`'s activations for an input of `size`. */
+export function featureSize(model: ModelName, size: { readonly width: number; readonly height: number }, layer: string): { width: number; height: number } {
+  const pools = poolsThrough(model, layer);
+  return { width: pooledSize(size.width, pools), height: pooledSize(size.height, pools) };
+}
+
+/** Smallest input side that still has activations at `layer`: 2^(poolings before it). */
+export function minimumInputSide(model: ModelName, layer: string): number {
+  return 2 ** poolsThrough(model, layer);
 }

@@ -5,7 +5,7 @@ import { gramName } from "../objective/terms/LossTerm.js";
 import { PasticheError } from "../errors.js";
 import { imageToCaffe } from "../image/CaffeTensor.js";
 import { readImage, resizeTo, type RgbImage } from "../image/ImageIO.js";
-import { pooledSize, poolsThrough } from "../model/VggArchitecture.js";
+import { featureSize, minimumInputSide } from "../model/VggArchitecture.js";
 import { obtainVggWeights } from "../weights/WeightLoader.js";
 import type { VggWeights } from "../weights/VggWeights.js";
 import { styleSize } from "./Geometry.js";
@@ -61,7 +61,7 @@ export async function score(options: ScoreOptions): Promise<ImageScore[]> {
   const content = await readImage(options.content, { ...limits, label: "content image" });
   const styles = await Promise.all(options.styles.map((s, i) => readImage(s, { ...limits, label: `style image ${i + 1}` })));
   const images = await Promise.all(options.images.map((s, i) => readImage(s, { ...limits, label: `image ${i + 1}` })));
-  const minSide = 2 ** poolsThrough(YARDSTICK.model, YARDSTICK.styleLayers[4]);
+  const minSide = minimumInputSide(YARDSTICK.model, YARDSTICK.styleLayers[4]);
   for (const [i, img] of images.entries()) {
     if (Math.min(img.width, img.height) < minSide) {
       throw new PasticheError("INPUT_TOO_SMALL", `image ${i + 1} is ${img.width}x${img.height}; scoring needs at least ${minSide} px on each side`);
@@ -154,8 +154,8 @@ class Yardstick {
     const grams = new Map<string, Float64Array>();
     for (const layer of YARDSTICK.styleLayers) {
       const g = out.get(gramName(layer))!;
-      const pools = poolsThrough(YARDSTICK.model, layer);
-      const pixels = pooledSize(image.width, pools) * pooledSize(image.height, pools);
+      const { width, height } = featureSize(YARDSTICK.model, image, layer);
+      const pixels = width * height;
       grams.set(layer, Float64Array.from(g, (v) => v / pixels));
     }
     return { grams, content: out.get(featureName(YARDSTICK.contentLayer))! };

@@ -2,7 +2,7 @@ import type { OptionName } from "../errors.js";
 import { termLayers } from "../objective/LossTerms.js";
 import type { LayerWeight } from "../objective/ObjectiveSpec.js";
 import { deepestLayer } from "../objective/ObjectiveGraph.js";
-import { poolsThrough, vggLayers, type ModelName } from "../model/VggArchitecture.js";
+import { minimumInputSide, vggLayers, type ModelName } from "../model/VggArchitecture.js";
 import { badOption } from "../options/Check.js";
 import { OPTION_KEYS, OPTIONS, type OptionKey, type OptionSpec, type OptionValue } from "./OptionSchema.js";
 import { PRESETS, type Preset } from "./Presets.js";
@@ -70,5 +70,5 @@ function knownLayers(option: OptionName, layers: readonly LayerWeight[], model: 
 
 /** Smallest image side that still has activations at the deepest layer used: 2^(pools before it). */
 export function minimumSide(settings: Settings): number {
-  return 2 ** poolsThrough(settings.model, deepestLayer(settings.model, termLayers(settings)));
+  return minimumInputSide(settings.model, deepestLayer(settings.model, termLayers(settings)));
 }

@@ -1,4 +1,4 @@
-import { pooledSize, poolsThrough, type ModelName } from "../../model/VggArchitecture.js";
+import { featureSize, type ModelName } from "../../model/VggArchitecture.js";
 import type { Activation } from "../../graph/VggGraph.js";
 import type { GraphBuilder } from "../../graph/GraphBuilder.js";
 import type { Normalization, ObjectiveSpec } from "../ObjectiveSpec.js";
@@ -20,8 +20,8 @@ export const styleScale: Scale = (g, spec, a, target, weight) => NORMALISATION[s
 
 /** Pixel count of `layer`'s activations for an image of `size`. */
 export function layerPixels(model: ModelName, size: ImageSize, layer: string): number {
-  const pools = poolsThrough(model, layer);
-  return pooledSize(size.width, pools) * pooledSize(size.height, pools);
+  const { width, height } = featureSize(model, size, layer);
+  return width * height;
 }
 
 /**
