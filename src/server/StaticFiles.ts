@@ -13,14 +13,12 @@ const FILES: Record<string, { name: string; type: string }> = {
   "/style.css": { name: "style.css", type: "text/css; charset=utf-8" },
 };
 
-/**
- * Reads the page once at start-up. The files live next to this module in src/server/static;
- * a build (dist/server/) does not copy them, so it falls back to the sources shipped beside it.
- */
+/** Reads the page once at start-up, from static/ beside this module (the build copies it into dist/server/). */
 export function loadStaticFiles(): Map<string, StaticFile> {
-  const candidates = [new URL("./static/", import.meta.url), new URL("../../src/server/static/", import.meta.url)];
-  const folder = candidates.find((url) => existsSync(fileURLToPath(new URL("index.html", url))));
-  if (!folder) throw new Error(`The web app's files are missing; looked in ${candidates.map((u) => fileURLToPath(u)).join(", ")}`);
+  const folder = new URL("./static/", import.meta.url);
+  if (!existsSync(fileURLToPath(new URL("index.html", folder)))) {
+    throw new Error(`The web app's files are missing from ${fileURLToPath(folder)}: rebuild with npm run build`);
+  }
   return new Map(
     Object.entries(FILES).map(([path, { name, type }]) => [path, { body: readFileSync(new URL(name, folder)), type }]),
   );
