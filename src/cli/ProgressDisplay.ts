@@ -1,5 +1,6 @@
 import cliProgress from "cli-progress";
 import type { Progress, StylizeResult } from "../pipeline/types.js";
+import type { ProgressReporter } from "./ProgressReporter.js";
 
 const duration = (s: number) => (!Number.isFinite(s) ? "?" : s < 60 ? `${Math.round(s)}s` : `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, "0")}s`);
 const sci = (v: number) => (Number.isFinite(v) ? v.toExponential(3) : String(v));
@@ -8,7 +9,7 @@ const sci = (v: number) => (Number.isFinite(v) ? v.toExponential(3) : String(v))
  * Progress on stderr: a live bar on a terminal; on a pipe or log file, one line per outer
  * iteration so logs stay readable.
  */
-export class ProgressDisplay {
+export class ProgressDisplay implements ProgressReporter {
   private bar: cliProgress.SingleBar | undefined;
   private downloadBar: cliProgress.SingleBar | undefined;
   private lastIteration = -1;
@@ -58,6 +59,9 @@ export class ProgressDisplay {
       process.stderr.write(`iteration ${fields.iteration}${fields.scale}: eval ${p.evaluation}/${p.evaluations}, loss ${fields.loss}, ${fields.spe} s/eval, ETA ${fields.eta}\n`);
     }
   }
+
+  /** Nothing to add: the bar or the iteration line already shows the iteration. */
+  checkpoint(): void {}
 
   stop(): void {
     this.bar?.stop();

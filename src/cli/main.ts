@@ -9,10 +9,12 @@ import { PRESETS, PRESET_NAMES, type Preset } from "../pipeline/Presets.js";
 import { stylize, type Checkpoint } from "../pipeline/Stylize.js";
 import type { StylizeOptions } from "../pipeline/types.js";
 import { parseNumber, parseWith } from "./parse.js";
-import { ProgressDisplay } from "./ProgressDisplay.js";
+import { PROGRESS_FORMATS, progressReporter, writeFailure, type ProgressFormat } from "./ProgressReporter.js";
 import { reportScore, runReport } from "./Report.js";
 import type { ScoreCliOptions } from "./score.js";
 import type { ServeOptions } from "./serve.js";
+import { packageVersion } from "./version.js";
+import { addWeightsCommand } from "./weights.js";
 
 /** CLI-only options; every other one comes from the option schema. */
 interface CliOptions extends OptionValues {
@@ -20,6 +22,7 @@ interface CliOptions extends OptionValues {
   saveEvery?: number;
   report?: string;
   quiet?: boolean;
+  progress?: ProgressFormat;
 }
 
 const flagOf = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
@@ -51,6 +54,7 @@ function buildProgram(run: (content: string, styles: string[], o: CliOptions) =>
   const program = new Command("pastiche")
     .exitOverride()
     .description("Repaint a photo in the style of one or more paintings (Gatys et al. neural style transfer).")
+    .version(packageVersion())
     .argument("<content>", "the photo to repaint (JPEG, PNG, WebP, AVIF, TIFF, GIF)")
     .argument("<styles...>", "one or more style images")
     // Checked in stylizeToFile: commander would also demand a required root option of `serve`.
@@ -60,6 +64,7 @@ function buildProgram(run: (content: string, styles: string[], o: CliOptions) =>
     .option("--save-every <n>", "also write the image every n outer iterations, as <output>-0005.png ...", parseNumber("--save-every"))
     .option("--report <file>", "write a JSON report: settings, weights file and checksum, machine, loss per evaluation")
     .option("-q, --quiet", "print nothing but errors")
+    .addOption(new Option("--progress <format>", "bar: a live bar on a terminal, else a line per iteration; json: one JSON object per event and line, on stderr (default: bar)").choices(PROGRESS_FORMATS).conflicts("quiet"))
     .action((content: string, styles: string[], o: CliOptions) => run(content, styles, o));
   program
     .command("serve")
@@ -96,6 +101,7 @@ function buildProgram(run: (content: string, styles: string[], o: CliOptions) =>
       const { scoreImages } = await import("./score.js");
       await scoreImages(content, styles, o);
     });
+  addWeightsCommand(program);
   // Sub-commands read their own options (e.g. `serve --weights`); the root's come before them.
   program.enablePositionalOptions();
   program.showHelpAfterError("(run pastiche --help for every option)");
@@ -115,7 +121,7 @@ async function stylizeToFile(content: string, styles: string[], o: CliOptions): 
 
   const given = Object.fromEntries(OPTION_KEYS.filter((key) => o[key] !== undefined).map((key) => [key, o[key]]));
   const options: StylizeOptions = { ...given, content, styles, format, signal: abort.signal };
-  const display = new ProgressDisplay(o.quiet ?? false);
+  const display = progressReporter(o.progress ?? "bar", o.quiet ?? false);
   const job = stylize(options);
   let lastCheckpoint: Checkpoint | undefined;
   let lastSaved: string | undefined;
@@ -130,7 +136,9 @@ async function stylizeToFile(content: string, styles: string[], o: CliOptions): 
       const file = numberedPath(output, c.iteration);
       lastSaved = file;
       // Checkpoints are written in order; a failure surfaces through the run's result.
-      pending = pending.then(() => writeImageAtomic(file, c.image));
+      pending = pending.then(() => writeImageAtomic(file, c.image)).then(() => display.checkpoint(c, file));
+    } else {
+      display.checkpoint(c);
     }
   });
 
@@ -190,11 +198,12 @@ export async function main(argv: string[]): Promise<number> {
       // Commander has already printed its message (or the help).
       return e.exitCode === 0 ? 0 : 2;
     }
+    const format = program.opts<CliOptions>().progress;
     if (isPasticheError(e)) {
-      process.stderr.write(`pastiche: ${e.describe(nameByFlag)}\n`);
+      writeFailure(format, e.code, e.describe(nameByFlag));
       return e.code === "CANCELLED" ? 130 : 2;
     }
-    process.stderr.write(`pastiche: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    writeFailure(format, "INTERNAL", `internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     return 1;
   }
 }

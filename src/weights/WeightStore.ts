@@ -42,6 +42,11 @@ export function weightsCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(env.HOME || homedir(), ".cache", "pastiche");
 }
 
+/** Where the catalogue file of `entry` lives in the cache, whether or not it is there yet. */
+export function cachedWeightsPath(entry: CatalogueEntry, cacheDir: string = weightsCacheDir()): string {
+  return path.join(cacheDir, entry.fileName);
+}
+
 export async function md5File(file: string): Promise<string> {
   const hash = createHash("md5");
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
@@ -55,7 +60,7 @@ export async function md5File(file: string): Promise<string> {
 export async function resolveWeights(options: ResolveWeightsOptions): Promise<ResolvedWeights> {
   const entry = options.entry ?? WEIGHT_CATALOGUE[options.model];
   if (options.weights !== undefined) return localWeights(options.weights, entry);
-  const target = path.join(options.cacheDir ?? weightsCacheDir(), entry.fileName);
+  const target = cachedWeightsPath(entry, options.cacheDir);
   // Concurrent callers in one process (the web server) share one check and one download rather
   // than appending to the same .part; they get the first caller's progress and cancellation.
   let pending = inFlight.get(target);
@@ -135,6 +140,34 @@ async function statOrNull(file: string): Promise<Stats | null> {
     if (e.code === "ENOENT") return null;
     throw e;
   });
+}
+
+/** What the cache holds for one catalogue file, found without hashing it. */
+export type CacheState =
+  | { readonly kind: "missing" }
+  /** Only the `.part` of an interrupted download; the next download resumes it. */
+  | { readonly kind: "partial"; readonly bytes: number }
+  /** `verified`: its stamp vouches for the md5 at this size and mtime, so runs use it unhashed. */
+  | { readonly kind: "present"; readonly bytes: number; readonly verified: boolean };
+
+export async function inspectCachedWeights(entry: CatalogueEntry, cacheDir?: string): Promise<CacheState> {
+  const target = cachedWeightsPath(entry, cacheDir);
+  const st = await statOrNull(target);
+  if (st) return { kind: "present", bytes: st.size, verified: st.size === entry.size && (await stampMatches(target, st, entry.md5)) };
+  const part = await statOrNull(`${target}.part`);
+  return part ? { kind: "partial", bytes: part.size } : { kind: "missing" };
+}
+
+/**
+ * Hashes the cached file whatever its stamp says: null when it is the catalogue's file (the stamp
+ * is renewed), else what is wrong. Unlike a run, it deletes nothing.
+ */
+export async function verifyCachedWeights(entry: CatalogueEntry, cacheDir?: string): Promise<string | null> {
+  const target = cachedWeightsPath(entry, cacheDir);
+  if (!(await statOrNull(target))) return "not downloaded";
+  const problem = await checkFile(target, entry);
+  if (!problem) await writeStamp(target, entry.md5);
+  return problem;
 }
 
 /** True if `target` is the catalogue file; a wrong file is deleted so that it is fetched again. */
