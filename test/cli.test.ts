@@ -5,7 +5,6 @@
  */
 import { PRESETS } from "../src/pipeline/Presets.js";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -16,9 +15,8 @@ import { fileURLToPath } from "node:url";
 import sharp from "sharp";
 import { blackPng } from "./helpers/blackPng.js";
 import { writeRandomVggH5, writeTruncatedCopy } from "./helpers/makeWeights.js";
+import { assertExit, servedUrl, startPastiche } from "./helpers/processes.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const BIN = join(ROOT, "src/cli/bin.ts");
 const SHARED_VGG19 = fileURLToPath(new URL("../../shared/weights/vgg19_notop_8bit.h5", import.meta.url));
 const DOG = fileURLToPath(new URL("../../shared/images/content-dog.jpg", import.meta.url)); // 768x576
 const SCREAM = fileURLToPath(new URL("../../shared/images/style-scream.jpg", import.meta.url));
@@ -42,40 +40,9 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stderr: string;
-  stdout: string;
-}
-
-function start(args: string[]): { child: ChildProcess; exit: Promise<Exit> } {
-  // cwd is the project so that --import finds tsx; no cache of the user's is touched.
-  const child = spawn(process.execPath, ["--import", "tsx", BIN, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, PASTICHE_CACHE: join(dir, "cache") },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-  // A hung CLI must fail the test, not stall the suite.
-  const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-  const exit = new Promise<Exit>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stderr, stdout });
-    });
-  });
-  return { child, exit };
-}
-
+/** No cache of the user's is touched. */
+const start = (args: string[]) => startPastiche(args, { PASTICHE_CACHE: join(dir, "cache") });
 const pastiche = (...args: string[]) => start(args).exit;
-
-function assertExit(r: Exit, code: number): void {
-  assert.equal(r.code, code, `exit code ${r.code} (signal ${r.signal}), stderr:\n${r.stderr}`);
-}
 
 /** A fresh, empty folder for one run's outputs. */
 async function caseDir(): Promise<string> {
@@ -288,7 +255,7 @@ test("--help exits 0 and shows every option's default", async () => {
   };
   for (const [option, text] of Object.entries(defaults)) assert.ok(described(option).includes(text), `${option} should show "${text}": ${described(option)}`);
   // Options that are files, switches or off unless given have no default to show.
-  const noDefault = new Set(["--output", "--square", "--init-image", "--mask", "--save-every", "--report", "--weights", "--quiet", "--help"]);
+  const noDefault = new Set(["--output", "--square", "--init-image", "--mask", "--save-every", "--report", "--weights", "--quiet", "--help", "--version"]);
   const options = [...new Set(help.match(/ --[a-z-]+(?= )/g)!.map((o) => o.trim()))];
   assert.ok(options.length > 25, options.join(" "));
   for (const option of options) {
@@ -341,16 +308,9 @@ test("without -o: exit 2, the problem and the fix", async () => {
 });
 
 test("serve: answers on 127.0.0.1 and shuts down on SIGTERM", async () => {
-  const { child, exit } = start(["serve", "--port", "0"]);
-  const url = await new Promise<string>((resolve, reject) => {
-    let seen = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      seen += d.toString();
-      const m = /running at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(seen);
-      if (m) resolve(m[1]);
-    });
-    void exit.then((r) => reject(new Error(`serve exited early: ${r.stderr}`)));
-  });
+  const served = start(["serve", "--port", "0"]);
+  const { child, exit } = served;
+  const url = await servedUrl(served);
   const page = await fetch(url);
   assert.equal(page.status, 200);
   assert.match(await page.text(), /<html/);
