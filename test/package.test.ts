@@ -18,8 +18,14 @@ let project: string;
 let packed: string[];
 let version: string;
 
-/** npm and npx never reach for the registry, and the user's cache of weights stays untouched. */
-const env = (): NodeJS.ProcessEnv => ({ ...process.env, npm_config_offline: "true", npm_config_update_notifier: "false", PASTICHE_CACHE: join(dir, "cache") });
+/**
+ * A user's shell: without the npm_* variables `npm test` hands down (where the cache is aside), npm
+ * and npx offline, and a cache of weights of the test's own.
+ */
+function env(): NodeJS.ProcessEnv {
+  const inherited = Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) || /^npm_config_(cache|userconfig|globalconfig)$/i.test(key));
+  return { ...Object.fromEntries(inherited), npm_config_offline: "true", PASTICHE_CACHE: join(dir, "cache") };
+}
 const inProject = (command: string, ...args: string[]): Promise<Exit> => startProcess(command, args, { cwd: project, env: env() }).exit;
 const npx = (...args: string[]) => inProject("npx", ...args);
 
