@@ -46,7 +46,7 @@ test("--version and -V print the package's version", async () => {
 });
 
 describe("--progress json", () => {
-  const PROGRESS_FIELDS = ["scale", "scales", "iteration", "iterations", "evaluation", "evaluations", "loss", "content", "style", "tv", "elapsedS", "etaS"];
+  const PROGRESS_FIELDS = ["scale", "scales", "iteration", "iterations", "evaluation", "evaluations", "loss", "terms", "elapsedS", "etaS"];
   type Event = Record<string, unknown> & { event: string };
   const parseLines = (stderr: string): Event[] =>
     stderr
@@ -77,7 +77,9 @@ describe("--progress json", () => {
       assert.equal(p.evaluation, i + 1);
       assert.equal(p.evaluations, 4);
       assert.equal(p.iterations, 2);
-      for (const f of ["loss", "content", "style", "tv", "elapsedS"]) assert.ok(Number.isFinite(p[f]), `${f} in ${JSON.stringify(p)}`);
+      for (const f of ["loss", "elapsedS"]) assert.ok(Number.isFinite(p[f]), `${f} in ${JSON.stringify(p)}`);
+      const terms = p.terms as Record<string, number>;
+      assert.ok(["content", "style"].every((t) => Number.isFinite(terms[t])), JSON.stringify(terms));
     }
 
     const checkpoints = events.filter((e) => e.event === "checkpoint");
