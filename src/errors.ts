@@ -14,6 +14,7 @@ export type ErrorCode =
   | "WEIGHTS_MISSING"
   | "WEIGHTS_INVALID"
   | "WEIGHTS_DOWNLOAD"
+  | "WEIGHTS_CACHE"
   | "LOSS_NOT_FINITE"
   | "CANCELLED"
   | "QUEUE_FULL"

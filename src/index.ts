@@ -1,5 +1,6 @@
 /** The library API: one call per run, typed options, events, a typed result, typed errors. */
-export { stylize, StylizeJob, estimateMemoryBytes, type Checkpoint } from "./pipeline/Stylize.js";
+export { stylize, StylizeJob, type Checkpoint } from "./pipeline/Stylize.js";
+export { estimateMemoryBytes, estimateRunBytes } from "./pipeline/MemoryBudget.js";
 export { PRESETS, PRESET_NAMES, type Preset } from "./pipeline/Presets.js";
 export { PasticheError, isPasticheError, type ErrorCode } from "./errors.js";
 export type {

@@ -3,6 +3,7 @@
  * run takes seconds. Covers finished runs (size, report, determinism, checkpoints, formats), bad
  * input (exit 2, a message with the fix, nothing written), Ctrl-C, --help and a non-finite loss.
  */
+import { estimateRunBytes } from "../src/pipeline/MemoryBudget.js";
 import { PRESETS } from "../src/pipeline/Presets.js";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -15,7 +16,8 @@ import { fileURLToPath } from "node:url";
 import sharp from "sharp";
 import { blackPng } from "./helpers/blackPng.js";
 import { writeRandomVggH5, writeTruncatedCopy } from "./helpers/makeWeights.js";
-import { assertExit, servedUrl, startPastiche } from "./helpers/processes.js";
+import { assertExit, servedUrl, startPastiche, startProcess, type Started } from "./helpers/processes.js";
+import { Client, isEnd, jobForm, postJob, readEvents } from "./helpers/serverClient.js";
 
 const SHARED_VGG19 = fileURLToPath(new URL("../../shared/weights/vgg19_notop_8bit.h5", import.meta.url));
 const DOG = fileURLToPath(new URL("../../shared/images/content-dog.jpg", import.meta.url)); // 768x576
@@ -184,6 +186,9 @@ describe("bad input: exit 2, the problem and the fix on stderr, nothing written"
     { name: "--tv-power 0.5", args: run("--tv-power", "0.5"), says: ["TV power", "from 1 to 4", "0.5"] },
     { name: "output folder missing", args: run(), output: join("missing", "out.png"), says: ["does not exist", "create it first"] },
     { name: "unsupported output extension", args: run(), output: "out.bmp", says: ["out.bmp", "must end in .png, .jpg, .jpeg, .webp"] },
+    { name: "--size 8192: more memory than this machine has", args: run("--size", "8192"), says: ["8192 px", "of memory", "three quarters of this machine's memory", "use --size"] },
+    { name: "--max-memory 1500M with --size 1024", args: run("--size", "1024", "--max-memory", "1500M"), says: ["1024 px", "1.5 GiB this run may use", "use --size"] },
+    { name: "--max-memory abc", args: run("--max-memory", "abc"), says: ["--max-memory needs a size such as 8G", '"abc"'] },
     { name: "weights file missing", args: (inp) => [...run()(inp), "--weights", inp("absent.h5")], says: ["absent.h5", "not found", "omit --weights"] },
     { name: "weights file truncated", args: (inp) => [...run()(inp), "--weights", inp("truncated.h5")], says: ["truncated.h5", "incomplete", "--weights"] },
     { name: "VGG16 weights given with --model vgg19", args: run("--model", "vgg19"), says: ["VGG16 weights", "use --model vgg16"] },
@@ -230,6 +235,38 @@ test("Ctrl-C: exit 130 within seconds, no output, the last checkpoint is a whole
   assert.deepEqual([info.width, info.height], [64, 48]);
 });
 
+test("SIGTERM: exit 143, no output", { skip: noImages }, async () => {
+  const out = await caseDir();
+  const output = join(out, "out.png");
+  const { child, exit } = start([DOG, SCREAM, "-o", output, "--model", "vgg16", "--weights", vgg16, "--size", "64", "--scales", "1", "--iterations", "40", "--evals-per-iteration", "5", "--save-every", "1"]);
+  const deadline = Date.now() + 90_000;
+  while (!existsSync(join(out, "out-0001.png"))) {
+    if (Date.now() > deadline || child.exitCode !== null) assert.fail(`no checkpoint appeared (exit code ${child.exitCode})`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  child.kill("SIGTERM");
+  const r = await exit;
+  assertExit(r, 143);
+  assert.match(r.stderr, /cancelled; nothing was written to .*out\.png/);
+  assert.ok(!existsSync(output));
+});
+
+test("--report naming a folder: exit 2 before the run, nothing written", { skip: noImages }, async () => {
+  const out = await caseDir();
+  await mkdir(join(out, "run.json"));
+  const r = await pastiche(DOG, SCREAM, "-o", join(out, "out.png"), "--model", "vgg16", "--weights", vgg16, "--size", "32", "--iterations", "1", "--report", join(out, "run.json"));
+  assertExit(r, 2);
+  assert.match(r.stderr, /run\.json": a folder is in the way/);
+  assert.deepEqual(await readdir(out), ["run.json"], "the image was written although the report cannot be");
+});
+
+test("npx in the project: no npm warning about the project's configuration", async () => {
+  const r = await startProcess("npx", ["--no-install", "tsx", "src/cli/bin.ts", "--help"]).exit;
+  assertExit(r, 0);
+  assert.match(r.stdout, /Usage: pastiche/);
+  assert.equal(r.stderr, "", "npx printed warnings");
+});
+
 test("--help exits 0 and shows every option's default", async () => {
   const r = await pastiche("--help");
   assertExit(r, 0);
@@ -261,6 +298,19 @@ test("--help exits 0 and shows every option's default", async () => {
   for (const option of options) {
     if (!noDefault.has(option)) assert.match(described(option), /default/, `${option} shows no default`);
   }
+});
+
+test("--size too large for --max-memory: exit 2 at once, naming the largest size that fits", { skip: noImages }, async () => {
+  const out = await caseDir();
+  const started = performance.now();
+  const r = await pastiche(DOG, SCREAM, "-o", join(out, "out.png"), "--weights", vgg16, "--model", "vgg16", "--size", "4096", "--max-memory", "3G");
+  assertExit(r, 2);
+  assert.ok(performance.now() - started < 30_000, "refused only after working");
+  const fits = Number(/use --size (\d+) or less/.exec(r.stderr)?.[1]);
+  const inputs = await Promise.all([DOG, SCREAM].map(async (f) => sharp(f).metadata()));
+  const estimate = (size: number) => estimateRunBytes({ preset: "default", size, inputs });
+  assert.ok(estimate(fits) <= 3 * 2 ** 30 && estimate(fits + 1) > 3 * 2 ** 30, `${fits} px is not the largest size that fits:\n${r.stderr}`);
+  assert.deepEqual(await readdir(out), []);
 });
 
 describe("a loss that is not finite", { skip: noImages }, () => {
@@ -309,13 +359,61 @@ test("without -o: exit 2, the problem and the fix", async () => {
   assert.match(r.stderr, /no output file: add -o out\.png/);
 });
 
+/** Starts `pastiche serve` and waits for the address it prints. */
+async function startServe(args: string[]): Promise<Started & { url: string }> {
+  const served = start(["serve", "--port", "0", ...args]);
+  return { ...served, url: await servedUrl(served) };
+}
+
 test("serve: answers on 127.0.0.1 and shuts down on SIGTERM", async () => {
-  const served = start(["serve", "--port", "0"]);
-  const { child, exit } = served;
-  const url = await servedUrl(served);
+  const { child, exit, url } = await startServe([]);
   const page = await fetch(url);
   assert.equal(page.status, 200);
   assert.match(await page.text(), /<html/);
   child.kill("SIGTERM");
   assertExit(await exit, 0);
+});
+
+test("serve --weights --model --threads: its own options reach the server, a small job ends done offline", { skip: noVgg19 }, async () => {
+  // The cache is empty and nothing may be downloaded: only --weights can make the job run.
+  const { child, exit, url } = await startServe(["--weights", SHARED_VGG19, "--model", "vgg19", "--threads", "1"]);
+  try {
+    const client = new Client(new URL(url).origin);
+    const form = jobForm(
+      [
+        { name: "content", bytes: await readFile(DOG) },
+        { name: "style", bytes: await readFile(SCREAM) },
+      ],
+      { preset: "gatys", size: "48", iterations: "1", evalsPerIteration: "4" },
+    );
+    const created = await postJob(client, form);
+    assert.equal(created.status, 202, JSON.stringify(created.body));
+    const events = await readEvents(client, `/api/jobs/${created.body.id}/events`, isEnd, 120_000);
+    const end = events.at(-1)!;
+    assert.equal(end.event, "done", JSON.stringify(end.data.error));
+    assert.equal(Math.max(end.data.result.width, end.data.result.height), 48);
+    assert.deepEqual(await readdir(join(dir, "cache")).catch(() => []), [], "nothing was downloaded");
+  } finally {
+    child.kill("SIGTERM");
+    assertExit(await exit, 0);
+  }
+});
+
+test("serve --token: the printed address carries it, and requests without it are refused", async () => {
+  const token = "a-token-of-twenty-chars";
+  const { child, exit, url } = await startServe(["--token", token]);
+  try {
+    assert.equal(new URL(url).searchParams.get("token"), token);
+    assert.equal((await fetch(new URL(url).origin + "/api/config")).status, 401);
+    assert.equal((await fetch(url, { redirect: "manual" })).status, 303);
+  } finally {
+    child.kill("SIGTERM");
+    assertExit(await exit, 0);
+  }
+});
+
+test("serve on a non-loopback address with a short --token: exit 2 before binding", async () => {
+  const r = await pastiche("serve", "--host", "0.0.0.0", "--port", "0", "--token", "short");
+  assertExit(r, 2);
+  assert.match(r.stderr, /access token must have at least 16 characters/);
 });

@@ -98,9 +98,13 @@ it("paints in the browser: upload, live preview, download", { skip, timeout: 240
     assert.equal(meta.format, "png");
     assert.equal(Math.max(meta.width, meta.height), 64);
 
-    const jobs = await json(fetch(`${server.base}/api/jobs`));
+    // The page's own list, with its cookie: the job belongs to this browser and to nobody else.
+    const jobs = (await page.evaluate(`fetch("/api/jobs").then((r) => r.json())`)) as { jobs: { state: string }[] };
     assert.equal(jobs.jobs.length, 1);
     assert.equal(jobs.jobs[0].state, "done");
+    assert.deepEqual((await json(fetch(`${server.base}/api/jobs`))).jobs, []);
+    const cookies = await context.cookies(server.base);
+    assert.ok(cookies.some((c) => c.name === "pastiche_client" && c.httpOnly && c.sameSite === "Strict"), JSON.stringify(cookies));
 
     // The README's screenshot is refreshed on request, so that a test run leaves the tree clean:
     // UPDATE_SCREENSHOT=1 node --import tsx --test test/e2e-browser.test.ts

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
+import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import sharp from "sharp";
-import { estimateMemoryBytes } from "../src/pipeline/Stylize.js";
+import { estimateRunBytes } from "../src/pipeline/MemoryBudget.js";
 import {
   HAVE_WEIGHTS,
   NO_WEIGHTS_REASON,
@@ -77,10 +78,10 @@ describe("requests refused before any run", () => {
   });
 
   it("requires a content image and a style image", async () => {
-    assertApiError(await postJob(server.base, jobForm([{ name: "style", bytes: style }], TINY)), 400, "INPUT_MISSING", /content/);
-    assertApiError(await postJob(server.base, jobForm([{ name: "content", bytes: content }], TINY)), 400, "INPUT_MISSING", /style/);
+    assertApiError(await postJob(server.client, jobForm([{ name: "style", bytes: style }], TINY)), 400, "INPUT_MISSING", /content/);
+    assertApiError(await postJob(server.client, jobForm([{ name: "content", bytes: content }], TINY)), 400, "INPUT_MISSING", /style/);
     assertApiError(
-      await postJob(server.base, jobForm([...files(), { name: "content", bytes: content }], TINY)),
+      await postJob(server.client, jobForm([...files(), { name: "content", bytes: content }], TINY)),
       400,
       "BAD_OPTION",
       /exactly one content/,
@@ -101,14 +102,14 @@ describe("requests refused before any run", () => {
       [{ colour: "blue" }, /Unknown field "colour"/],
     ];
     for (const [fields, message] of cases) {
-      assertApiError(await postJob(server.base, jobForm(files(), { ...TINY, ...fields })), 400, "BAD_OPTION", message);
+      assertApiError(await postJob(server.client, jobForm(files(), { ...TINY, ...fields })), 400, "BAD_OPTION", message);
     }
   });
 
   it("refuses more style images than the limit, whichever part comes first", async () => {
-    assertApiError(await postJob(server.base, jobForm(files(3), TINY)), 400, "BAD_OPTION", /at most 2 style images/);
+    assertApiError(await postJob(server.client, jobForm(files(3), TINY)), 400, "BAD_OPTION", /at most 2 style images/);
     const stylesFirst = [...files(3).slice(1), { name: "content", bytes: content }];
-    assertApiError(await postJob(server.base, jobForm(stylesFirst, TINY)), 400, "BAD_OPTION", /at most 2 style images/);
+    assertApiError(await postJob(server.client, jobForm(stylesFirst, TINY)), 400, "BAD_OPTION", /at most 2 style images/);
   });
 
   it("refuses an oversized upload with 413", async () => {
@@ -118,7 +119,7 @@ describe("requests refused before any run", () => {
       .png({ compressionLevel: 0 })
       .toBuffer();
     assert.ok(big.length > 64 * 1024);
-    const res = await postJob(server.base, jobForm([{ name: "content", bytes: big }, { name: "style", bytes: style }], TINY));
+    const res = await postJob(server.client, jobForm([{ name: "content", bytes: big }, { name: "style", bytes: style }], TINY));
     assertApiError(res, 413, "INPUT_TOO_LARGE", /64 KiB per file/);
   });
 
@@ -126,28 +127,28 @@ describe("requests refused before any run", () => {
     // 240,000 px > 200,000, yet a few hundred bytes.
     const huge = await sharp({ create: { width: 600, height: 400, channels: 3, background: "#808080" } }).png().toBuffer();
     assert.ok(huge.length < 64 * 1024);
-    const res = await postJob(server.base, jobForm([{ name: "content", bytes: huge }, { name: "style", bytes: style }], TINY));
+    const res = await postJob(server.client, jobForm([{ name: "content", bytes: huge }, { name: "style", bytes: style }], TINY));
     assertApiError(res, 413, "INPUT_TOO_LARGE", /600x400 .*limit of 0.2 MP/);
   });
 
   it("judges formats by the bytes, not by what the client claims", async () => {
     const text = Buffer.from("this is not a picture, whatever the header says\n".repeat(10));
     const res = await postJob(
-      server.base,
+      server.client,
       jobForm([{ name: "content", bytes: text, type: "image/png", filename: "photo.png" }, { name: "style", bytes: style }], TINY),
     );
     assertApiError(res, 415, "INPUT_NOT_IMAGE", /The content image is not/);
 
     const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>');
     const res2 = await postJob(
-      server.base,
+      server.client,
       jobForm([{ name: "content", bytes: content }, { name: "style", bytes: svg, type: "image/png", filename: "s.png" }], TINY),
     );
     assertApiError(res2, 415, "INPUT_NOT_IMAGE", /Style image 1/);
 
     // A real PNG sent as "text/plain" named .txt is fine: the refusal above was about the bytes.
     const res3 = await postJob(
-      server.base,
+      server.client,
       jobForm([{ name: "content", bytes: content, type: "text/plain", filename: "notes.txt" }, { name: "style", bytes: style }], {
         ...TINY,
         size: "999",
@@ -157,7 +158,7 @@ describe("requests refused before any run", () => {
   });
 
   it("refuses a body that is not multipart", async () => {
-    const response = await fetch(`${server.base}/api/jobs`, {
+    const response = await server.client.fetch(`/api/jobs`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ content: "/etc/passwd", style: ["/etc/hosts"] }),
@@ -178,13 +179,13 @@ describe("requests refused before any run", () => {
     });
     assertApiError(viaHost, 403, "FORBIDDEN", /rebound\.example/);
 
-    const crossSite = await fetch(`${server.base}/api/jobs`, {
+    const crossSite = await server.client.fetch(`/api/jobs`, {
       method: "POST",
       headers: { origin: "https://evil.example" },
       body: jobForm(files(), TINY),
     });
     assertApiError({ status: crossSite.status, body: await crossSite.json() }, 403, "FORBIDDEN");
-    const sameSite = await fetch(`${server.base}/api/jobs/x`, { method: "DELETE", headers: { origin: server.base } });
+    const sameSite = await server.client.fetch(`/api/jobs/x`, { method: "DELETE", headers: { origin: server.base } });
     assert.equal(sameSite.status, 404);
   });
 });
@@ -192,13 +193,26 @@ describe("requests refused before any run", () => {
 describe("memory budget", () => {
   it("refuses up front a job that cannot fit, naming the largest size that would", async () => {
     // A budget that a 100 px run of this content just fits, whatever the estimate's constants.
-    const budget = estimateMemoryBytes({ preset: "gatys", size: 100 }, 64 / 48);
+    const budget = estimateRunBytes({ preset: "gatys", size: 100, inputs: [{ width: 64, height: 48 }, { width: 48, height: 48 }] });
     const server = await startServer({ memoryBudgetBytes: budget });
     try {
-      const res = await postJob(server.base, jobForm(files(), { ...TINY, size: "2048" }));
+      const res = await postJob(server.client, jobForm(files(), { ...TINY, size: "2048" }));
       assertApiError(res, 422, "TOO_MUCH_MEMORY", /A 2048 px run .* choose a size of at most 100 px/);
-      const list = await json(fetch(`${server.base}/api/jobs`));
+      const list = await json(server.client.fetch(`/api/jobs`));
       assert.deepEqual(list.jobs, [], "a refused job is not listed");
+    } finally {
+      await server.app.close();
+    }
+  });
+
+  it("counts the decoded input images: a 36 MP photo does not fit where a small one does", async () => {
+    const small = [{ width: 64, height: 48 }, { width: 48, height: 48 }];
+    // Room for a 64 px run of the small images and 50 MB more; 36 MP decoded takes well over 100 MB.
+    const server = await startServer({ memoryBudgetBytes: estimateRunBytes({ preset: "gatys", size: 64, inputs: small }) + 50e6 });
+    try {
+      const huge = await sharp({ create: { width: 6000, height: 6000, channels: 3, background: "#808080" } }).png().toBuffer();
+      const res = await postJob(server.client, jobForm([{ name: "content", bytes: huge }, { name: "style", bytes: style }], { ...TINY, size: "64" }));
+      assertApiError(res, 422, "TOO_MUCH_MEMORY", /no size fits; use smaller images/);
     } finally {
       await server.app.close();
     }
@@ -207,7 +221,7 @@ describe("memory budget", () => {
   it("says so when no size fits", async () => {
     const server = await startServer({ memoryBudgetBytes: 64 * 2 ** 20 });
     try {
-      const res = await postJob(server.base, jobForm(files(), TINY));
+      const res = await postJob(server.client, jobForm(files(), TINY));
       assertApiError(res, 422, "TOO_MUCH_MEMORY", /memory budget of 64\.0 MiB: no size fits/);
     } finally {
       await server.app.close();
@@ -223,13 +237,13 @@ describe("real runs", { skip: HAVE_WEIGHTS ? false : NO_WEIGHTS_REASON }, () => 
   after(() => server.app.close());
 
   it("runs a job to the end: events, progress, previews and a valid result PNG", async () => {
-    const created = await postJob(server.base, jobForm(files(), TINY));
+    const created = await postJob(server.client, jobForm(files(), TINY));
     assert.equal(created.status, 202, JSON.stringify(created.body));
     assert.equal(created.body.position, 0, "an idle server starts the job at once");
     assert.equal(created.headers.get("location"), `/api/jobs/${created.body.id}`);
     const id: string = created.body.id;
 
-    const events = await readEvents(`${server.base}/api/jobs/${id}/events`, isEnd, 120_000);
+    const events = await readEvents(server.client, `/api/jobs/${id}/events`, isEnd, 120_000);
     const names = events.map((e) => e.event);
     assert.equal(names[0], "status");
     assert.equal(names.at(-1), "done", JSON.stringify(events.at(-1)?.data.error));
@@ -246,35 +260,35 @@ describe("real runs", { skip: HAVE_WEIGHTS ? false : NO_WEIGHTS_REASON }, () => 
     assert.equal(done.resultUrl, `/api/jobs/${id}/result.png`);
     assert.equal(Math.max(done.result.width, done.result.height), 48);
 
-    const png = await fetch(`${server.base}${done.resultUrl}`);
+    const png = await server.client.fetch(done.resultUrl);
     assert.equal(png.status, 200);
     assert.equal(png.headers.get("content-type"), "image/png");
     const meta = await sharp(Buffer.from(await png.arrayBuffer())).metadata();
     assert.equal(meta.format, "png");
     assert.deepEqual([meta.width, meta.height], [done.result.width, done.result.height]);
 
-    const status = await json(fetch(`${server.base}/api/jobs/${id}`));
+    const status = await json(server.client.fetch(`/api/jobs/${id}`));
     assert.equal(status.state, "done");
-    const previewAfter = await fetch(`${server.base}/api/jobs/${id}/preview.png`);
+    const previewAfter = await server.client.fetch(`/api/jobs/${id}/preview.png`);
     assert.equal(previewAfter.status, 404, "previews are dropped once the result exists");
     await previewAfter.arrayBuffer();
-    const list = await json(fetch(`${server.base}/api/jobs`));
+    const list = await json(server.client.fetch(`/api/jobs`));
     assert.ok(list.jobs.some((j: any) => j.id === id && j.state === "done"));
 
     // A late subscriber to a finished job gets its end at once.
-    const late = await readEvents(`${server.base}/api/jobs/${id}/events`, isEnd, 5_000);
+    const late = await readEvents(server.client, `/api/jobs/${id}/events`, isEnd, 5_000);
     assert.deepEqual(late.map((e) => e.event), ["status", "done"]);
 
-    const removed = await fetch(`${server.base}/api/jobs/${id}`, { method: "DELETE" });
+    const removed = await server.client.fetch(`/api/jobs/${id}`, { method: "DELETE" });
     assert.equal(removed.status, 200);
     await removed.arrayBuffer();
-    assert.equal((await fetch(`${server.base}/api/jobs/${id}/result.png`)).status, 404, "deleting a finished job forgets it");
+    assert.equal((await server.client.fetch(`/api/jobs/${id}/result.png`)).status, 404, "deleting a finished job forgets it");
   });
 
   it("runs one job at a time: the second waits at position 1, the third is refused", async () => {
-    const first = await postJob(server.base, jobForm(files(), TINY));
-    const second = await postJob(server.base, jobForm(files(), TINY));
-    const third = await postJob(server.base, jobForm(files(), TINY));
+    const first = await postJob(server.client, jobForm(files(), TINY));
+    const second = await postJob(server.client, jobForm(files(), TINY));
+    const third = await postJob(server.client, jobForm(files(), TINY));
     assert.equal(first.status, 202);
     assert.equal(second.status, 202);
     assert.equal(second.body.position, 1);
@@ -282,33 +296,62 @@ describe("real runs", { skip: HAVE_WEIGHTS ? false : NO_WEIGHTS_REASON }, () => 
     assertApiError(third, 503, "QUEUE_FULL", /queue is full/);
     assert.equal(third.headers.get("retry-after"), "30");
 
-    const secondEvents = await readEvents(`${server.base}/api/jobs/${second.body.id}/events`, isEnd, 180_000);
+    const secondEvents = await readEvents(server.client, `/api/jobs/${second.body.id}/events`, isEnd, 180_000);
     const states = secondEvents.filter((e) => e.event === "status").map((e) => `${e.data.state}@${e.data.position}`);
     assert.equal(states[0], "queued@1", states.join(" "));
     assert.ok(states.includes("running@0"), states.join(" "));
     assert.equal(secondEvents.at(-1)!.event, "done");
 
-    const a = await json(fetch(`${server.base}/api/jobs/${first.body.id}`));
-    const b = await json(fetch(`${server.base}/api/jobs/${second.body.id}`));
+    const a = await json(server.client.fetch(`/api/jobs/${first.body.id}`));
+    const b = await json(server.client.fetch(`/api/jobs/${second.body.id}`));
     assert.equal(a.state, "done");
     assert.ok(Date.parse(b.startedAt) >= Date.parse(a.finishedAt), "the second job started after the first finished");
   });
 
+  it("refuses a full queue before reading the upload", async () => {
+    const full = await startServer({ maxRunning: 1, maxQueued: 0 });
+    try {
+      const running = await postJob(full.client, jobForm(files(), { ...TINY, size: "64", iterations: "50", evalsPerIteration: "50" }));
+      assert.equal(running.status, 202);
+      const { port } = new URL(full.base);
+      const socket = connect(Number(port), "127.0.0.1");
+      // Headers and the first bytes of a 10 MB upload that never comes.
+      socket.write(
+        `POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: multipart/form-data; boundary=x\r\n` +
+          `Content-Length: 10000000\r\n\r\n--x\r\n`,
+      );
+      const answer = await new Promise<string>((resolve) => {
+        let text = "";
+        socket.on("data", (d) => {
+          text += d.toString();
+          if (text.includes("\r\n\r\n")) resolve(text);
+        });
+        setTimeout(() => resolve(text || "no answer"), 5_000);
+      });
+      socket.destroy();
+      assert.match(answer, /^HTTP\/1\.1 503 /, answer);
+      assert.match(answer, /retry-after: 30/i);
+      await full.client.fetch(`/api/jobs/${running.body.id}`, { method: "DELETE" });
+    } finally {
+      await full.app.close();
+    }
+  });
+
   it("cancels a running job within moments, and a waiting one at once", async () => {
     const long = { ...TINY, size: "64", iterations: "50", evalsPerIteration: "50" };
-    const running = await postJob(server.base, jobForm(files(), long));
-    const waiting = await postJob(server.base, jobForm(files(), long));
+    const running = await postJob(server.client, jobForm(files(), long));
+    const waiting = await postJob(server.client, jobForm(files(), long));
     assert.equal(waiting.body.position, 1);
 
-    await readEvents(`${server.base}/api/jobs/${running.body.id}/events`, (e) => e.event === "progress", 120_000);
+    await readEvents(server.client, `/api/jobs/${running.body.id}/events`, (e) => e.event === "progress", 120_000);
     // The waiting one first: once the running one stops, the waiting one would start.
-    const cancelWaiting = await fetch(`${server.base}/api/jobs/${waiting.body.id}`, { method: "DELETE" });
+    const cancelWaiting = await server.client.fetch(`/api/jobs/${waiting.body.id}`, { method: "DELETE" });
     assert.equal(cancelWaiting.status, 200);
     assert.equal((await json(cancelWaiting)).state, "cancelled");
 
     const started = Date.now();
-    const end = readEvents(`${server.base}/api/jobs/${running.body.id}/events`, isEnd, 30_000);
-    const cancel = await fetch(`${server.base}/api/jobs/${running.body.id}`, { method: "DELETE" });
+    const end = readEvents(server.client, `/api/jobs/${running.body.id}/events`, isEnd, 30_000);
+    const cancel = await server.client.fetch(`/api/jobs/${running.body.id}`, { method: "DELETE" });
     assert.equal(cancel.status, 202);
     assert.equal((await json(cancel)).cancelRequested, true);
 
@@ -317,16 +360,16 @@ describe("real runs", { skip: HAVE_WEIGHTS ? false : NO_WEIGHTS_REASON }, () => 
     assert.equal(last.data.state, "cancelled");
     assert.equal(last.data.error.code, "CANCELLED");
     assert.ok(Date.now() - started < 15_000, `cancelling took ${Date.now() - started} ms`);
-    const result = await fetch(`${server.base}/api/jobs/${running.body.id}/result.png`);
+    const result = await server.client.fetch(`/api/jobs/${running.body.id}/result.png`);
     assertApiError({ status: result.status, body: await result.json() }, 409, "NOT_READY");
   });
 
   it("closing the server cancels its jobs and ends their event streams", async () => {
     const own = await startServer();
-    const created = await postJob(own.base, jobForm(files(), { ...TINY, size: "64", iterations: "50", evalsPerIteration: "50" }));
-    const url = `${own.base}/api/jobs/${created.body.id}/events`;
-    await readEvents(url, (e) => e.event === "progress", 120_000);
-    const stream = readEvents(url, isEnd, 30_000);
+    const created = await postJob(own.client, jobForm(files(), { ...TINY, size: "64", iterations: "50", evalsPerIteration: "50" }));
+    const url = `/api/jobs/${created.body.id}/events`;
+    await readEvents(own.client, url, (e) => e.event === "progress", 120_000);
+    const stream = readEvents(own.client, url, isEnd, 30_000);
     // Give the second stream time to connect before closing.
     await new Promise((resolve) => setTimeout(resolve, 200));
     const started = Date.now();

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -15,6 +16,25 @@ import { WEIGHT_CATALOGUE } from "../src/weights/WeightCatalogue.js";
 import { loadVggWeights, obtainVggWeights } from "../src/weights/WeightLoader.js";
 import { md5File, resolveWeights, weightsCacheDir } from "../src/weights/WeightStore.js";
 import { writeRandomVggH5, writeTruncatedCopy, type WrittenWeights } from "./helpers/makeWeights.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const CHILD = fileURLToPath(new URL("./helpers/resolveWeightsChild.ts", import.meta.url));
+
+/** resolveWeights in a process of its own (optionally as another user), as a separate `pastiche` run. */
+function resolveInChild(entry: CatalogueEntry, cacheDir: string, uid?: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", CHILD, JSON.stringify(entry), cacheDir], {
+      cwd: ROOT,
+      ...(uid !== undefined && { uid, gid: uid }),
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
 
 const SHARED_VGG19 = fileURLToPath(new URL("../../shared/weights/vgg19_notop_8bit.h5", import.meta.url));
 
@@ -187,6 +207,8 @@ interface ServerState {
   honourRange: boolean;
   /** Drop the connection after this many body bytes of the next response. */
   cutAfter?: number;
+  /** Send the body in 16 pieces this far apart. */
+  chunkDelayMs?: number;
   status?: number;
 }
 
@@ -230,6 +252,17 @@ describe("WeightStore", () => {
         state.cutAfter = undefined;
         // Give the client time to take in the bytes before the reset, which would discard them.
         res.write(data.subarray(0, n), () => setTimeout(() => res.destroy(), 300));
+        return;
+      }
+      if (state.chunkDelayMs !== undefined) {
+        // Slowly, in 16 pieces, so that clients that start together overlap.
+        const piece = Math.ceil(data.length / 16);
+        const send = (at: number) => {
+          if (at >= data.length) return void res.end();
+          res.write(data.subarray(at, at + piece));
+          setTimeout(() => send(at + piece), state.chunkDelayMs);
+        };
+        send(0);
         return;
       }
       res.end(data);
@@ -363,6 +396,45 @@ describe("WeightStore", () => {
     assert.equal(requests.length, 1);
     assert.equal(a.path, b.path);
     assert.equal(await md5File(a.path), entry.md5);
+  });
+
+  test("two first runs in separate processes at once: both succeed, one whole file, no leftovers", async () => {
+    reset({ chunkDelayMs: 40 });
+    const cache = freshCache();
+    const [a, b] = await Promise.all([resolveInChild(entry, cache), resolveInChild(entry, cache)]);
+    for (const r of [a, b]) {
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).path, cachedPath(cache));
+    }
+    assert.equal(requests.length, 2, "the two processes overlapped");
+    assert.equal(await md5File(cachedPath(cache)), entry.md5);
+    assert.deepEqual((await readdir(cache)).sort(), [entry.fileName, `${entry.fileName}.verified`]);
+  });
+
+  test("a read-only cache while online: a clear message, exit 2", async () => {
+    reset();
+    const cache = freshCache();
+    await mkdir(cache, { recursive: true });
+    await chmod(cache, 0o555);
+    // Root writes anywhere: the run is made as an ordinary user then, who must reach the cache.
+    await chmod(dir, 0o755);
+    const r = await resolveInChild(entry, cache, process.getuid?.() === 0 ? 65534 : undefined);
+    assert.equal(r.code, 2, r.stderr);
+    const error = JSON.parse(r.stderr);
+    assert.equal(error.code, "WEIGHTS_CACHE");
+    assert.match(error.message, /Cannot use the weights cache .*: it is not writable \(EACCES\)\. .*PASTICHE_CACHE.*--weights FILE/);
+    assert.deepEqual(await readdir(cache), []);
+  });
+
+  test("a file where the cache folder should be: a clear message", async () => {
+    reset();
+    const parent = freshCache();
+    await mkdir(parent, { recursive: true });
+    await writeFile(path.join(parent, "cache"), "");
+    await assert.rejects(
+      resolveWeights({ model: "vgg19", cacheDir: path.join(parent, "cache"), entry }),
+      fails("WEIGHTS_CACHE", "a file stands where a folder should be", "PASTICHE_CACHE"),
+    );
   });
 
   test("cancelling keeps the .part for a later resume", async () => {

@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from "commander";
 import path from "node:path";
 import { isPasticheError, PasticheError, type OptionNamer } from "../errors.js";
-import { checkOutputPath, writeFileAtomic, writeImageAtomic } from "../image/ImageIO.js";
+import { checkOutputPath, checkWritablePath, writeFileAtomic, writeImageAtomic } from "../image/ImageIO.js";
 import { MODEL_NAMES } from "../model/VggArchitecture.js";
 import { wholeNumber } from "../options/Check.js";
 import { OPTION_KEYS, OPTIONS, type OptionSpec, type OptionValues } from "../pipeline/OptionSchema.js";
@@ -78,6 +78,8 @@ function buildProgram(run: (content: string, styles: string[], o: CliOptions) =>
     .option("--weights <file>", "a local Keras VGG .h5 weights file")
     .addOption(new Option("--model <name>", "network for every job (default: each preset's)").choices(MODEL_NAMES))
     .option("--threads <n>", "compute threads per job (default: one per core)", parseNumber("--threads"))
+    .option("--token <secret>", "access token every client must give (default: none on 127.0.0.1, a random one printed in the address otherwise)")
+    .option("--allowed-host <name...>", "host names clients may use besides localhost and IP addresses (default: none)")
     .option("--verbose", "log every request")
     .action(async (o: ServeOptions) => {
       // Loaded only for `serve`, so that plain runs do not pay for Fastify's start-up.
@@ -115,7 +117,11 @@ async function stylizeToFile(content: string, styles: string[], o: CliOptions): 
   if (o.saveEvery !== undefined) wholeNumber({ key: "saveEvery", label: "save every" }, o.saveEvery, 1);
   if (o.report) await checkReportPath(o.report);
   const abort = new AbortController();
-  const onSignal = () => abort.abort();
+  let stoppedBy: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    stoppedBy = signal;
+    abort.abort();
+  };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
 
@@ -152,7 +158,9 @@ async function stylizeToFile(content: string, styles: string[], o: CliOptions): 
     await pending.catch(() => undefined);
     display.stop();
     if (isPasticheError(e) && e.code === "CANCELLED") {
-      throw new PasticheError("CANCELLED", `cancelled; nothing was written to ${output}${lastSaved ? ` (the last checkpoint is ${lastSaved})` : ""}`);
+      const message = `cancelled; nothing was written to ${output}${lastSaved ? ` (the last checkpoint is ${lastSaved})` : ""}`;
+      // The cause tells main which exit code the signal calls for.
+      throw new PasticheError("CANCELLED", message, { cause: stoppedBy });
     }
     if (isPasticheError(e) && e.code === "LOSS_NOT_FINITE") {
       const fix = "lower --content-weight, --style-weight or --tv-weight (or --lr with --optimizer adam)";
@@ -180,13 +188,12 @@ function numberedPath(output: string, iteration: number): string {
 
 async function checkReportPath(file: string): Promise<void> {
   if (path.extname(file).toLowerCase() !== ".json") throw new PasticheError("BAD_OPTION", `--report ${file}: the report file name must end in .json`);
-  // Same folder checks as for images, via a sibling name with an image extension.
-  await checkOutputPath(file.slice(0, -5) + ".png");
+  await checkWritablePath(file);
 }
 
 /**
  * Runs the CLI and returns the exit code: 0 done, 2 bad input or options (a PasticheError), 130
- * cancelled, 1 anything else (a bug).
+ * cancelled by Ctrl-C, 143 by SIGTERM, 1 anything else (a bug).
  */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram(stylizeToFile);
@@ -201,7 +208,9 @@ export async function main(argv: string[]): Promise<number> {
     const format = program.opts<CliOptions>().progress;
     if (isPasticheError(e)) {
       writeFailure(format, e.code, e.describe(nameByFlag));
-      return e.code === "CANCELLED" ? 130 : 2;
+      // 128 + the signal's number, as shells report it: SIGINT 130, SIGTERM 143.
+      if (e.code === "CANCELLED") return e.cause === "SIGTERM" ? 143 : 130;
+      return 2;
     }
     writeFailure(format, "INTERNAL", `internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     return 1;

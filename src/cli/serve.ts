@@ -1,6 +1,8 @@
+import { randomBytes } from "node:crypto";
 import { PasticheError, type OptionName } from "../errors.js";
 import { positiveNumber, wholeNumber } from "../options/Check.js";
 import type { ModelName } from "../model/VggArchitecture.js";
+import { isLoopback } from "../server/AccessControl.js";
 import { buildServer } from "../server/Server.js";
 
 /** `pastiche serve` options, as the command line gives them (already parsed to numbers). */
@@ -20,11 +22,13 @@ export interface ServeOptions {
   weights?: string;
   model?: ModelName;
   threads?: number;
+  /** Required of every client; generated when the server is bound to a non-loopback address. */
+  token?: string;
+  /** Names, besides loopback names and IP addresses, that clients may reach the server by. */
+  allowedHost?: string[];
   /** Log every request (Fastify's JSON log) to stdout. */
   verbose?: boolean;
 }
-
-const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
 
 /**
  * Runs the web app until SIGINT or SIGTERM, then cancels the jobs and closes. A second signal
@@ -37,8 +41,12 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
   // Checked under the flags' own names; the server's config names them differently.
   if (opts.maxJobs !== undefined) wholeNumber({ key: "maxJobs", label: "max jobs" }, opts.maxJobs, 1);
   if (opts.maxQueue !== undefined) wholeNumber({ key: "maxQueue", label: "max queue" }, opts.maxQueue, 0);
+  // Reachable from other computers: nobody gets in without the token, as with notebook servers.
+  const token = opts.token ?? (isLoopback(host) ? undefined : randomBytes(24).toString("base64url"));
   const app = buildServer({
     host,
+    token,
+    allowedHosts: opts.allowedHost,
     maxRunning: opts.maxJobs,
     maxQueued: opts.maxQueue,
     memoryBudgetBytes: mib({ key: "memoryBudgetMb", label: "memory budget (MiB)" }, opts.memoryBudgetMb),
@@ -65,9 +73,13 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
   const address = app.server.address();
   const boundPort = typeof address === "object" && address ? address.port : port;
   const shownHost = host.includes(":") ? `[${host}]` : host;
-  console.log(`Pastiche is running at http://${shownHost}:${boundPort}/  (Ctrl+C to stop)`);
-  if (!LOOPBACK.has(host)) {
-    console.warn(`Warning: listening on ${host}: anyone who can reach this computer can use the server and see its results.`);
+  const query = token === undefined ? "" : `?token=${encodeURIComponent(token)}`;
+  console.log(`Pastiche is running at http://${shownHost}:${boundPort}/${query}  (Ctrl+C to stop)`);
+  if (!isLoopback(host)) {
+    console.log(
+      `Listening on ${host}: other computers can reach it, with the token in the address above. ` +
+        `Names other than IP addresses must be allowed with --allowed-host NAME.`,
+    );
   }
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {

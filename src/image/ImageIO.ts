@@ -207,6 +207,12 @@ export function formatFromPath(path: string): ImageFormat {
  */
 export async function checkOutputPath(path: string): Promise<ImageFormat> {
   const format = formatFromPath(path);
+  await checkWritablePath(path);
+  return format;
+}
+
+/** The folder exists and is writable, and no folder stands at `path` itself; for any output file. */
+export async function checkWritablePath(path: string): Promise<void> {
   const folder = dirname(resolve(path));
   try {
     const info = await stat(folder);
@@ -217,7 +223,6 @@ export async function checkOutputPath(path: string): Promise<ImageFormat> {
   }
   const existing = await stat(path).catch(() => undefined);
   if (existing?.isDirectory()) throw outputError(path, "EISDIR");
-  return format;
 }
 
 /**

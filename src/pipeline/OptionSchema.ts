@@ -104,6 +104,21 @@ const scales: Kind<"auto" | number> = {
   show,
 };
 
+const UNITS: Record<string, number> = { "": 2 ** 20, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+
+/** An amount of memory in bytes; on the command line "8G", "6000M", "1.5GiB" (a bare number is in MiB). */
+const memory: Kind<number> = {
+  arg: "<size>",
+  parse: (text) => {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
+    const bytes = m ? Math.floor(Number(m[1]) * UNITS[m[2].toLowerCase()]) : NaN;
+    if (!(bytes >= 1)) throw new Error(`needs a size such as 8G or 6000M, got "${text}"`);
+    return bytes;
+  },
+  check: (o, v) => check.wholeNumber(o, v, 1),
+  show: (v) => `${Math.round(v / 2 ** 20)}M`,
+};
+
 /** Output sides below this cannot reach even the first pooling; the network's own minimum is checked per run. */
 export const MIN_SIZE = 16;
 const MAX_SIZE = 8192;
@@ -146,6 +161,8 @@ export const OPTIONS = {
   threads: option("threads", "threads", whole(1, 256), "compute threads (default: one per core)"),
   weights: option("weights", "weights file", file(), "a local Keras VGG .h5 weights file instead of the cached download"),
   maxInputPixels: option("maxInputPixels", "max input pixels", whole(1, Number.MAX_SAFE_INTEGER), "refuse input images with more pixels than this", { default: DEFAULT_MAX_INPUT_PIXELS }),
+  // No fixed default: three quarters of the machine's memory (pipeline/MemoryBudget).
+  maxMemory: option("maxMemory", "max memory", memory, "refuse up front a run estimated to need more memory, e.g. 8G or 6000M (default: 75% of RAM)"),
   previewEvery: option("previewEvery", "preview interval", whole(0, 1_000_000), "encode a preview PNG every N evaluations (0 = never)", { default: 0, cliFlag: false }),
   format: option("format", "format", choice(["png", "jpg", "webp"] as const), "output encoding of the final image", { default: "png", cliFlag: false }),
 };

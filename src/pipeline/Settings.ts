@@ -17,6 +17,8 @@ export interface Settings extends Preset {
   readonly previewEvery: number;
   readonly format: "png" | "jpg" | "webp";
   readonly maxInputPixels: number;
+  /** Bytes; undefined: three quarters of the machine's memory. */
+  readonly maxMemory: number | undefined;
 }
 
 /** The value of an option: the caller's, else its default (the preset's field or the schema's), checked. */

@@ -1,6 +1,5 @@
 import { EventEmitter } from "node:events";
 import { ObjectiveSession } from "../engine/ObjectiveSession.js";
-import { onnxRuntimeCpu } from "../engine/OnnxRuntimeCpu.js";
 import { TargetExtractor } from "../engine/TargetExtractor.js";
 import { PasticheError } from "../errors.js";
 import { prepareTargets, termLayers } from "../objective/LossTerms.js";
@@ -13,13 +12,14 @@ import { encodeImage, readImage, resizeTo, type RgbImage } from "../image/ImageI
 import { Adam } from "../optim/Adam.js";
 import { Lbfgs } from "../optim/Lbfgs.js";
 import type { Optimizer } from "../optim/Optimizer.js";
+import { formatBytes } from "../util/Bytes.js";
 import { mulberry32 } from "../util/Random.js";
 import { obtainVggWeights } from "../weights/WeightLoader.js";
 import type { VggWeights } from "../weights/VggWeights.js";
 import { pyramid, styleSize, workingSize, type Size } from "./Geometry.js";
+import { checkMemoryBudget, defaultMemoryBudget, type ImageSize } from "./MemoryBudget.js";
 import { RegionMasks } from "./RegionMasks.js";
 import { OPTIONS } from "./OptionSchema.js";
-import { PRESETS } from "./Presets.js";
 import { minimumSide, resolveSettings, type Settings } from "./Settings.js";
 import type { Preview, Progress, StylizeOptions, StylizeResult } from "./types.js";
 
@@ -61,13 +61,15 @@ export function stylize(options: StylizeOptions): StylizeJob {
   return new StylizeJob(options);
 }
 
-/** Peak resident memory of a run, in bytes, as the engine estimates it from the output's pixel count. */
-export function estimateMemoryBytes(options: Pick<StylizeOptions, "preset" | "size" | "square">, contentAspect = 1): number {
-  const preset = PRESETS[options.preset ?? "default"] ?? PRESETS.default;
-  const long = options.size ?? preset.size;
-  const square = options.square ?? preset.square;
-  const pixels = square ? long * long : (long * long) / Math.max(contentAspect, 1 / contentAspect);
-  return onnxRuntimeCpu.estimateMemoryBytes(pixels);
+/** Refuses a run that would not fit in memory before the weights are loaded or anything is computed. */
+function checkRunMemory(settings: Settings, inputs: ImageSize[]): void {
+  const budget = settings.maxMemory ?? defaultMemoryBudget();
+  const whose = settings.maxMemory === undefined ? "three quarters of this machine's memory; " : "";
+  checkMemoryBudget({ preset: settings.preset, size: settings.size, square: settings.square, inputs }, budget, {
+    budget: (name) => `the ${formatBytes(budget)} this run may use (${whose}${name(OPTIONS.maxMemory)})`,
+    smaller: (size) => (name) => `use ${name(OPTIONS.size)} ${size} or less`,
+    none: (name) => `no size fits: use smaller input images, or raise ${name(OPTIONS.maxMemory)}`,
+  });
 }
 
 async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeResult> {
@@ -81,7 +83,9 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
     options.styles.map((s, i) => readImage(s, { ...limits, label: options.styles.length > 1 ? `style image ${i + 1}` : "style image" })),
   );
   const initImage = options.initImage === undefined ? undefined : await readImage(options.initImage, { ...limits, label: "init image" });
-  for (const img of [content, ...styles, ...(initImage ? [initImage] : [])]) for (const note of img.notes) job.emit("notice", note);
+  const inputs = [content, ...styles, ...(initImage ? [initImage] : [])];
+  for (const img of inputs) for (const note of img.notes) job.emit("notice", note);
+  checkRunMemory(settings, inputs);
 
   const full = workingSize(content, settings);
   const minSide = minimumSide(settings);

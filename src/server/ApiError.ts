@@ -1,10 +1,11 @@
 import { isPasticheError, type ErrorCode, type OptionNamer } from "../errors.js";
+import { formatBytes } from "../util/Bytes.js";
 
 /** The server's clients set options through form fields named by the options' keys; messages name those. */
 export const nameByField: OptionNamer = (option) => `"${option.key}"`;
 
 /** The codes a client can see: the library's plus the ones only HTTP has. */
-export type ApiErrorCode = ErrorCode | "NOT_FOUND" | "NOT_READY" | "BAD_REQUEST" | "FORBIDDEN" | "INTERNAL";
+export type ApiErrorCode = ErrorCode | "NOT_FOUND" | "NOT_READY" | "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "INTERNAL";
 
 /** Every failed request answers `{ error: { code, message } }` with this status. */
 export class ApiError extends Error {
@@ -66,6 +67,10 @@ export function toApiError(e: unknown, limits: { maxUploadBytes: number; maxStyl
       );
     case "FST_ERR_CTP_BODY_TOO_LARGE":
       return new ApiError(413, "INPUT_TOO_LARGE", "The request body is too large");
+    case "FST_ERR_MAX_PARAM_LENGTH":
+      return new ApiError(414, "BAD_REQUEST", "A part of the address is too long: job ids have 32 characters");
+    case "FST_ERR_BAD_URL":
+      return new ApiError(400, "BAD_REQUEST", "The address is not a valid URL");
   }
   if (typeof status === "number" && status >= 400 && status < 500) {
     const message = e instanceof Error ? e.message : String(e);
@@ -80,10 +85,4 @@ export function tooManyFiles(maxStyles: number): ApiError {
     "BAD_OPTION",
     `Too many images: a job takes one content image and at most ${maxStyles} style images`,
   );
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
-  if (bytes >= 2 ** 20) return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-  return `${Math.ceil(bytes / 2 ** 10)} KiB`;
 }

@@ -22,10 +22,10 @@ export class JobEvents {
 
   constructor(private readonly queue: JobQueue) {}
 
-  /** Takes over `res`; the caller has checked that the job exists. */
-  attach(id: string, res: ServerResponse, headers: Record<string, string>): void {
-    const status = this.queue.get(id);
-    const events = this.queue.events(id);
+  /** Takes over `res`; the caller has checked that the job exists and is the owner's. */
+  attach(id: string, owner: string, res: ServerResponse, headers: Record<string, string>): void {
+    const status = this.queue.get(id, owner);
+    const events = this.queue.events(id, owner);
     if (!status || !events) throw new Error(`attach called for unknown job ${id}`);
 
     res.writeHead(200, {

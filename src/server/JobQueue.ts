@@ -1,9 +1,10 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { isPasticheError, PasticheError } from "../errors.js";
 import { stylize } from "../pipeline/Stylize.js";
 import type { Preview, Progress, StylizeOptions } from "../pipeline/types.js";
-import { formatBytes, nameByField } from "./ApiError.js";
+import { formatBytes } from "../util/Bytes.js";
+import { nameByField } from "./ApiError.js";
 
 export type JobState = "queued" | "running" | "done" | "failed" | "cancelled";
 
@@ -16,6 +17,8 @@ export interface JobSummary {
 }
 
 export interface JobSubmission {
+  /** The client credential of whoever submitted it: only they see the job. */
+  owner: string;
   /** Everything but the signal, which the queue owns. */
   options: Omit<StylizeOptions, "signal">;
   memoryBytes: number;
@@ -51,8 +54,12 @@ export interface DownloadProgress {
 
 interface Job {
   id: string;
+  owner: string;
   state: JobState;
-  submission: JobSubmission;
+  /** Until the job ends: its input images are dropped then, since they can be large. */
+  options: Omit<StylizeOptions, "signal"> | null;
+  memoryBytes: number;
+  summary: JobSummary;
   controller: AbortController;
   createdAt: Date;
   startedAt: Date | null;
@@ -96,7 +103,7 @@ export class JobQueue {
   constructor(private readonly limits: JobQueueLimits) {}
 
   submit(submission: JobSubmission): JobStatus {
-    if (this.closed) throw new PasticheError("QUEUE_FULL", "The server is shutting down and takes no new jobs");
+    if (this.closed) throw this.fullError();
     if (submission.memoryBytes > this.limits.memoryBudgetBytes) {
       // The caller words the refusal for people; this guards the queue against a job that could never start.
       throw new PasticheError(
@@ -106,19 +113,17 @@ export class JobQueue {
       );
     }
     const wouldWait = this.waiting.length > 0 || !this.canStart(submission.memoryBytes);
-    if (wouldWait && this.waiting.length >= this.limits.maxQueued) {
-      throw new PasticheError(
-        "QUEUE_FULL",
-        `The queue is full (${this.running.size} running, ${this.waiting.length} waiting, at most ` +
-          `${this.limits.maxQueued} may wait): try again when a job has finished`,
-      );
-    }
+    if (wouldWait && this.waiting.length >= this.limits.maxQueued) throw this.fullError();
     let settle!: () => void;
     const settled = new Promise<void>((resolve) => (settle = resolve));
     const job: Job = {
-      id: randomUUID(),
+      // 128 random bits: an id cannot be guessed (ownership is checked as well).
+      id: randomBytes(16).toString("hex"),
+      owner: submission.owner,
       state: "queued",
-      submission,
+      options: submission.options,
+      memoryBytes: submission.memoryBytes,
+      summary: submission.summary,
       controller: new AbortController(),
       createdAt: new Date(),
       startedAt: null,
@@ -139,37 +144,64 @@ export class JobQueue {
     return this.status(job);
   }
 
-  get(id: string): JobStatus | undefined {
-    const job = this.jobs.get(id);
+  /**
+   * True when any job submitted now would be refused for want of room: checked before a request's
+   * body is read, so that a full server does not buffer uploads it will refuse.
+   */
+  isFull(): boolean {
+    const mustWait = this.waiting.length > 0 || this.running.size >= this.limits.maxRunning;
+    return this.closed || (mustWait && this.waiting.length >= this.limits.maxQueued);
+  }
+
+  fullError(): PasticheError {
+    if (this.closed) return new PasticheError("QUEUE_FULL", "The server is shutting down and takes no new jobs");
+    return new PasticheError(
+      "QUEUE_FULL",
+      `The queue is full (${this.running.size} running, ${this.waiting.length} waiting, at most ` +
+        `${this.limits.maxQueued} may wait): try again when a job has finished`,
+    );
+  }
+
+  /** Every accessor takes the owner: to anyone else a job does not exist. */
+  get(id: string, owner: string): JobStatus | undefined {
+    const job = this.find(id, owner);
     return job && this.status(job);
   }
 
-  list(): JobStatus[] {
-    return [...this.jobs.values()].map((job) => this.status(job));
+  list(owner: string): JobStatus[] {
+    return [...this.jobs.values()].filter((job) => job.owner === owner).map((job) => this.status(job));
   }
 
-  previewPng(id: string): Buffer | undefined {
-    return this.jobs.get(id)?.preview?.png;
+  previewPng(id: string, owner: string): Buffer | undefined {
+    return this.find(id, owner)?.preview?.png;
   }
 
-  resultPng(id: string): Buffer | undefined {
-    return this.jobs.get(id)?.result?.png;
+  resultPng(id: string, owner: string): Buffer | undefined {
+    return this.find(id, owner)?.result?.png;
   }
 
   /** The job's event source, for streaming; undefined for unknown ids. */
-  events(id: string): EventEmitter | undefined {
-    return this.jobs.get(id)?.events;
+  events(id: string, owner: string): EventEmitter | undefined {
+    return this.find(id, owner)?.events;
+  }
+
+  private find(id: string, owner: string): Job | undefined {
+    const job = this.jobs.get(id);
+    return job?.owner === owner ? job : undefined;
   }
 
   /**
    * A waiting job ends at once; a running one is asked to stop and ends within one evaluation;
    * a finished one is forgotten, freeing its images. Returns the status after the request.
    */
-  cancel(id: string): JobStatus | undefined {
-    const job = this.jobs.get(id);
-    if (!job) return undefined;
+  cancel(id: string, owner: string): JobStatus | undefined {
+    const job = this.find(id, owner);
+    return job && this.cancelJob(job);
+  }
+
+  private cancelJob(job: Job): JobStatus {
     if (TERMINAL.has(job.state)) {
-      this.jobs.delete(id);
+      this.jobs.delete(job.id);
       return this.status(job);
     }
     if (job.state === "queued") {
@@ -186,7 +218,7 @@ export class JobQueue {
   /** Refuses new jobs, cancels all others and waits (at most `timeoutMs`) for running ones to stop. */
   async close(timeoutMs: number): Promise<void> {
     this.closed = true;
-    for (const job of [...this.waiting]) this.cancel(job.id);
+    for (const job of [...this.waiting]) this.cancelJob(job);
     const running = [...this.running];
     for (const job of running) job.controller.abort();
     let timer: NodeJS.Timeout | undefined;
@@ -196,13 +228,13 @@ export class JobQueue {
   }
 
   private canStart(memoryBytes: number): boolean {
-    const used = [...this.running].reduce((sum, job) => sum + job.submission.memoryBytes, 0);
+    const used = [...this.running].reduce((sum, job) => sum + job.memoryBytes, 0);
     return this.running.size < this.limits.maxRunning && used + memoryBytes <= this.limits.memoryBudgetBytes;
   }
 
   private pump(): void {
     let started = false;
-    while (this.waiting.length > 0 && this.canStart(this.waiting[0].submission.memoryBytes)) {
+    while (this.waiting.length > 0 && this.canStart(this.waiting[0].memoryBytes)) {
       this.start(this.waiting.shift()!);
       started = true;
     }
@@ -220,7 +252,7 @@ export class JobQueue {
     job.events.emit("status", this.status(job));
     let run;
     try {
-      run = stylize({ ...job.submission.options, signal: job.controller.signal });
+      run = stylize({ ...job.options!, signal: job.controller.signal });
     } catch (e) {
       this.ended(job, e);
       return;
@@ -279,8 +311,9 @@ export class JobQueue {
     job.state = state;
     job.error = error;
     job.finishedAt = new Date();
-    // The preview is only useful while running; the result replaces it.
+    // The preview is only useful while running; the result replaces it. The uploads are not needed any more.
     job.preview = null;
+    job.options = null;
     job.events.emit("end", this.status(job));
     job.events.removeAllListeners();
     job.settle();
@@ -307,8 +340,8 @@ export class JobQueue {
       createdAt: job.createdAt.toISOString(),
       startedAt: job.startedAt?.toISOString() ?? null,
       finishedAt: job.finishedAt?.toISOString() ?? null,
-      memoryBytes: job.submission.memoryBytes,
-      request: job.submission.summary,
+      memoryBytes: job.memoryBytes,
+      request: job.summary,
       progress: job.progress,
       previewUrl: job.preview ? `${base}/preview.png?seq=${job.preview.seq}` : null,
       resultUrl: job.result ? `${base}/result.png` : null,

@@ -2,7 +2,9 @@ import multipart from "@fastify/multipart";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { MIN_SIZE, OPTIONS } from "../pipeline/OptionSchema.js";
 import { PRESET_DESCRIPTIONS, PRESET_NAMES, PRESETS } from "../pipeline/Presets.js";
+import { checkAccess } from "./AccessControl.js";
 import { ApiError, toApiError } from "./ApiError.js";
+import { identifyClient } from "./ClientIdentity.js";
 import { JobEvents } from "./JobEvents.js";
 import { MAX_STRENGTH, MIN_STRENGTH, readJobForm } from "./JobForm.js";
 import { JobQueue } from "./JobQueue.js";
@@ -22,10 +24,19 @@ const SECURITY_HEADERS: Record<string, string> = {
     "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
 };
 
-const LOOPBACK_NAMES = new Set(["localhost", "127.0.0.1", "[::1]"]);
-const WILDCARD_HOSTS = new Set(["0.0.0.0", "::", "[::]"]);
+/** Node checks for requests past their timeout this often (its default, 30 s, would let them overrun). */
+const TIMEOUT_CHECK_MS = 1_000;
+/** Real clients send their headers at once; a client trickling them is cut off sooner than an upload. */
+const HEADERS_TIMEOUT_MS = 20_000;
 
 type IdRequest = FastifyRequest<{ Params: { id: string } }>;
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The credential of the client that sent the request (see ClientIdentity). */
+    client: string;
+  }
+}
 
 /**
  * The web app: the page, and a JSON + server-sent-events API over a job queue.
@@ -36,21 +47,41 @@ export function buildServer(overrides: Partial<ServerConfig> = {}): FastifyInsta
   const staticFiles = loadStaticFiles();
   const queue = new JobQueue(config);
   const events = new JobEvents(queue);
-  const app = Fastify({ logger: config.logger });
   const limits = { maxUploadBytes: config.maxUploadBytes, maxStyles: config.maxStyles };
-
-  app.register(multipart);
-
-  app.addHook("onRequest", async (request) => checkCaller(request, config.host));
-  app.addHook("onSend", async (_request, reply) => {
-    reply.headers(SECURITY_HEADERS);
-  });
-  app.setErrorHandler((error, request, reply) => {
+  const sendError = (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const apiError = toApiError(error, limits);
     if (apiError.status >= 500) request.log.error(error);
     if (apiError.code === "QUEUE_FULL") reply.header("Retry-After", "30");
-    return reply.status(apiError.status).send(apiError.toJSON());
+    return reply.status(apiError.status).headers(SECURITY_HEADERS).send(apiError.toJSON());
+  };
+  const app = Fastify({
+    logger: config.logger,
+    // Slow or stalled clients must not hold connections (and file handles) for ever. Node enforces
+    // the request timeout only when given at creation, with a headers timeout no longer; Fastify
+    // then sets its own value on the server, so both carry it.
+    requestTimeout: config.requestTimeoutMs,
+    http: {
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: Math.min(HEADERS_TIMEOUT_MS, config.requestTimeoutMs),
+      connectionsCheckingInterval: TIMEOUT_CHECK_MS,
+    },
+    connectionTimeout: config.idleTimeoutMs,
+    // The router's own errors (an over-long or malformed path) get the API's error body too.
+    frameworkErrors: sendError,
   });
+  app.server.maxConnections = config.maxConnections;
+
+  app.register(multipart);
+
+  app.decorateRequest("client", "");
+  app.addHook("onRequest", async (request, reply) => {
+    if (!checkAccess(request, reply, config)) return reply;
+    request.client = identifyClient(request, reply);
+  });
+  app.addHook("onSend", async (_request, reply) => {
+    reply.headers(SECURITY_HEADERS);
+  });
+  app.setErrorHandler(sendError);
   app.setNotFoundHandler((request, reply) =>
     reply.status(404).send(new ApiError(404, "NOT_FOUND", `No such page: ${request.method} ${request.url}`).toJSON()),
   );
@@ -85,40 +116,43 @@ export function buildServer(overrides: Partial<ServerConfig> = {}): FastifyInsta
   }));
 
   app.post("/api/jobs", async (request, reply) => {
+    // Before the body is read: a full server does not buffer and sniff uploads it will refuse.
+    if (queue.isFull()) throw queue.fullError();
     const form = await readJobForm(request, config);
-    const status = queue.submit(toSubmission(form, config));
+    const status = queue.submit(toSubmission(form, config, request.client));
     return reply
       .status(202)
       .header("Location", `/api/jobs/${status.id}`)
       .send({ id: status.id, position: status.position, status });
   });
 
-  app.get("/api/jobs", async () => ({ jobs: queue.list() }));
+  // Every job route answers only the client that submitted the job; to others it does not exist.
+  app.get("/api/jobs", async (request) => ({ jobs: queue.list(request.client) }));
 
-  app.get("/api/jobs/:id", async (request: IdRequest) => queue.get(request.params.id) ?? notFound(request));
+  app.get("/api/jobs/:id", async (request: IdRequest) => queue.get(request.params.id, request.client) ?? notFound(request));
 
   app.delete("/api/jobs/:id", async (request: IdRequest, reply) => {
-    const status = queue.cancel(request.params.id) ?? notFound(request);
+    const status = queue.cancel(request.params.id, request.client) ?? notFound(request);
     // A running job stops within one evaluation; the events stream tells when.
     return reply.status(status.state === "running" ? 202 : 200).send(status);
   });
 
   app.get("/api/jobs/:id/events", async (request: IdRequest, reply: FastifyReply) => {
-    if (!queue.get(request.params.id)) notFound(request);
+    if (!queue.get(request.params.id, request.client)) notFound(request);
     reply.hijack();
-    events.attach(request.params.id, reply.raw, SECURITY_HEADERS);
+    events.attach(request.params.id, request.client, reply.raw, SECURITY_HEADERS);
   });
 
   app.get("/api/jobs/:id/preview.png", async (request: IdRequest, reply) => {
-    const status = queue.get(request.params.id) ?? notFound(request);
-    const png = queue.previewPng(status.id);
+    const status = queue.get(request.params.id, request.client) ?? notFound(request);
+    const png = queue.previewPng(status.id, request.client);
     if (!png) throw new ApiError(404, "NOT_READY", `Job ${status.id} has no preview (it is ${status.state})`);
     return reply.type("image/png").header("Cache-Control", "no-store").send(png);
   });
 
   app.get("/api/jobs/:id/result.png", async (request: IdRequest, reply) => {
-    const status = queue.get(request.params.id) ?? notFound(request);
-    const png = queue.resultPng(status.id);
+    const status = queue.get(request.params.id, request.client) ?? notFound(request);
+    const png = queue.resultPng(status.id, request.client);
     if (!png) throw new ApiError(409, "NOT_READY", `Job ${status.id} has no result yet (it is ${status.state})`);
     return reply
       .type("image/png")
@@ -132,29 +166,4 @@ export function buildServer(overrides: Partial<ServerConfig> = {}): FastifyInsta
 
 function notFound(request: IdRequest): never {
   throw new ApiError(404, "NOT_FOUND", `No job with id "${request.params.id.slice(0, 64)}" on this server`);
-}
-
-/**
- * Any web page the user visits can make their browser send requests here. Requiring a Host we
- * serve under defeats DNS rebinding (a hostile name resolving to 127.0.0.1), and requiring a
- * same-origin Origin on changes stops other sites from queueing or cancelling jobs.
- */
-function checkCaller(request: FastifyRequest, boundHost: string): void {
-  const host = request.headers.host ?? "";
-  let hostname: string;
-  try {
-    hostname = new URL(`http://${host}`).hostname;
-  } catch {
-    throw new ApiError(400, "BAD_REQUEST", "Malformed Host header");
-  }
-  const exposed = WILDCARD_HOSTS.has(boundHost);
-  // URL spells IPv6 hosts in brackets.
-  const bound = boundHost.includes(":") && !boundHost.startsWith("[") ? `[${boundHost}]` : boundHost;
-  if (!exposed && !LOOPBACK_NAMES.has(hostname) && hostname !== bound.toLowerCase()) {
-    throw new ApiError(403, "FORBIDDEN", `This server does not answer for the host "${hostname.slice(0, 64)}"`);
-  }
-  const origin = request.headers.origin;
-  if (request.method !== "GET" && request.method !== "HEAD" && origin !== undefined && origin !== `http://${host}`) {
-    throw new ApiError(403, "FORBIDDEN", "Requests from other web sites are not accepted");
-  }
 }

@@ -1,9 +1,9 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, type Stats } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { homedir } from "node:os";
 import path from "node:path";
-import { PasticheError } from "../errors.js";
+import { isPasticheError, PasticheError } from "../errors.js";
 import type { ModelName } from "../model/VggArchitecture.js";
 import { WEIGHT_CATALOGUE, type CatalogueEntry } from "./WeightCatalogue.js";
 
@@ -65,11 +65,39 @@ export async function resolveWeights(options: ResolveWeightsOptions): Promise<Re
   // than appending to the same .part; they get the first caller's progress and cancellation.
   let pending = inFlight.get(target);
   if (!pending) {
-    pending = ensureCached(entry, target, options.onProgress, options.signal).finally(() => inFlight.delete(target));
+    pending = ensureCached(entry, target, options.onProgress, options.signal)
+      .catch((e: unknown) => {
+        throw cacheError(e, path.dirname(target));
+      })
+      .finally(() => inFlight.delete(target));
     inFlight.set(target, pending);
   }
   const downloaded = await pending;
   return { path: target, md5: entry.md5, catalogued: true, downloaded };
+}
+
+/**
+ * A file-system failure in the cache (read-only, no space, a file where the folder should be)
+ * becomes a message with the fixes; PasticheErrors and anything else pass through.
+ */
+function cacheError(e: unknown, dir: string): unknown {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  if (isPasticheError(e) || typeof code !== "string" || !code.startsWith("E")) return e;
+  const why: Record<string, string> = {
+    EACCES: "it is not writable",
+    EPERM: "it is not writable",
+    EROFS: "it is on a read-only file system",
+    ENOSPC: "the disk is full (the weights need about 80 MB)",
+    EDQUOT: "the disk quota is used up (the weights need about 80 MB)",
+    ENOTDIR: "a file stands where a folder should be",
+    EEXIST: "a file stands where a folder should be",
+  };
+  return new PasticheError(
+    "WEIGHTS_CACHE",
+    `Cannot use the weights cache ${dir}: ${why[code] ?? (e as Error).message} (${code}). Make it writable, ` +
+      `set PASTICHE_CACHE to a writable folder, or pass a local weights file with --weights FILE.`,
+    { cause: e },
+  );
 }
 
 /** Cache path -> whether the pending check had to download. */
@@ -226,31 +254,37 @@ async function download(
   onProgress: DownloadListener | undefined,
   signal: AbortSignal | undefined,
 ): Promise<void> {
-  const dir = path.dirname(target);
-  await fsp.mkdir(dir, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
-    throw new PasticheError(
-      "WEIGHTS_DOWNLOAD",
-      `Cannot create the weights cache directory ${dir} (${e.code ?? e.message}). ` +
-        `Set PASTICHE_CACHE to a writable directory, or pass a local weights file with --weights FILE.`,
-      { cause: e },
-    );
+  await fsp.mkdir(path.dirname(target), { recursive: true });
+  // Every process downloads into a file of its own, so that two first runs at once (two CLI runs,
+  // or a CLI run beside the server) never write into one file; the finished file is renamed into
+  // place atomically. Bytes an earlier run left in `.part` are taken over by one process only:
+  // whoever renames it first.
+  const shared = `${target}.part`;
+  const own = `${target}.${process.pid}-${randomBytes(4).toString("hex")}.part`;
+  await fsp.rename(shared, own).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== "ENOENT") throw e;
   });
-  const part = `${target}.part`;
-  for (let attempt = 1; ; attempt++) {
-    const resumed = await fetchInto(entry, part, target, onProgress, signal);
-    const problem = await checkFile(part, entry);
-    if (!problem) break;
-    await fsp.rm(part, { force: true });
-    // A resumed file may have been spoiled by an earlier run: one fresh attempt settles it.
-    if (!resumed || attempt > 1) {
-      throw new PasticheError(
-        "WEIGHTS_DOWNLOAD",
-        `The file downloaded from ${entry.url} is not the expected one (${problem}); it was deleted. ` +
-          howToFix(entry, target),
-      );
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const resumed = await fetchInto(entry, own, shared, target, onProgress, signal);
+      const problem = await checkFile(own, entry);
+      if (!problem) break;
+      await fsp.rm(own, { force: true });
+      // A resumed file may have been spoiled by an earlier run: one fresh attempt settles it.
+      if (!resumed || attempt > 1) {
+        throw new PasticheError(
+          "WEIGHTS_DOWNLOAD",
+          `The file downloaded from ${entry.url} is not the expected one (${problem}); it was deleted. ` +
+            howToFix(entry, target),
+        );
+      }
     }
+    await fsp.rename(own, target);
+  } catch (e) {
+    // Whatever was received is left for a later run to resume (nothing, if the file was deleted).
+    await fsp.rename(own, shared).catch(() => undefined);
+    throw e;
   }
-  await fsp.rename(part, target);
   await writeStamp(target, entry.md5);
 }
 
@@ -261,10 +295,14 @@ async function checkFile(file: string, entry: CatalogueEntry): Promise<string | 
   return md5 === entry.md5 ? null : `md5 ${md5} instead of ${entry.md5}`;
 }
 
-/** Appends the rest of the file to `part`; returns whether earlier bytes were kept (a resume). */
+/**
+ * Appends the rest of the file to `part`; returns whether earlier bytes were kept (a resume).
+ * `keptAs` is where a failed transfer's bytes will wait for the next run.
+ */
 async function fetchInto(
   entry: CatalogueEntry,
   part: string,
+  keptAs: string,
   target: string,
   onProgress: DownloadListener | undefined,
   signal: AbortSignal | undefined,
@@ -289,14 +327,17 @@ async function fetchInto(
     // The server cannot continue where we stopped: start over.
     await res.body?.cancel();
     await fsp.rm(part, { force: true });
-    return fetchInto(entry, part, target, onProgress, signal);
+    return fetchInto(entry, part, keptAs, target, onProgress, signal);
   }
   if (!res.ok || !res.body) {
     await res.body?.cancel();
     throw transferError(entry, target, new Error(`HTTP ${res.status} ${res.statusText}`), signal);
   }
 
-  const file = await fsp.open(part, offset > 0 ? "a" : "w");
+  const file = await fsp.open(part, offset > 0 ? "a" : "w").catch(async (e: unknown) => {
+    await res.body?.cancel();
+    throw e;
+  });
   let received = offset;
   let oversized = false;
   try {
@@ -313,7 +354,7 @@ async function fetchInto(
   } catch (e) {
     await file.close();
     if (oversized) await fsp.rm(part, { force: true });
-    throw transferError(entry, target, e, signal, oversized ? undefined : part);
+    throw transferError(entry, target, e, signal, oversized ? undefined : keptAs);
   }
   await file.close();
   return offset > 0;

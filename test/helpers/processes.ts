@@ -51,7 +51,8 @@ export function servedUrl({ child, exit }: Started): Promise<string> {
     let seen = "";
     child.stdout!.on("data", (d: Buffer) => {
       seen += d.toString();
-      const m = /running at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(seen);
+      // With the access token's query when there is one.
+      const m = /running at (http:\/\/127\.0\.0\.1:\d+\/\S*)/.exec(seen);
       if (m) resolve(m[1]);
     });
     void exit.then((r) => reject(new Error(`serve exited early (code ${r.code}): ${r.stderr}`)));

@@ -13,6 +13,8 @@ export const NO_WEIGHTS_REASON = `the shared test weights are missing (${WEIGHTS
 export interface Running {
   app: FastifyInstance;
   base: string;
+  /** One client of the server, keeping its cookies. */
+  client: Client;
 }
 
 /** The app on a free loopback port, as a user would reach it. */
@@ -21,7 +23,27 @@ export async function startServer(overrides: Partial<ServerConfig> = {}): Promis
   await app.listen({ port: 0, host: "127.0.0.1" });
   const address = app.server.address();
   if (typeof address !== "object" || !address) throw new Error("the server has no TCP address");
-  return { app, base: `http://127.0.0.1:${address.port}` };
+  const base = `http://127.0.0.1:${address.port}`;
+  return { app, base, client: new Client(base) };
+}
+
+/** An HTTP client that keeps the cookies the server sets, as a browser or `curl -c jar -b jar` does. */
+export class Client {
+  readonly cookies = new Map<string, string>();
+
+  constructor(readonly base: string) {}
+
+  async fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (this.cookies.size > 0) headers.set("cookie", [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; "));
+    const response = await fetch(`${this.base}${path}`, { ...init, headers, redirect: init.redirect ?? "manual" });
+    for (const line of response.headers.getSetCookie()) {
+      const pair = line.split(";")[0];
+      const eq = pair.indexOf("=");
+      this.cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
+    }
+    return response;
+  }
 }
 
 /** A smooth colour gradient: compresses well, so its byte size is small for its pixel count. */
@@ -72,8 +94,8 @@ export function jobForm(files: Upload[], fields: Record<string, string> = {}): F
   return form;
 }
 
-export async function postJob(base: string, form: FormData): Promise<{ status: number; body: any; headers: Headers }> {
-  const response = await fetch(`${base}/api/jobs`, { method: "POST", body: form });
+export async function postJob(client: Client, form: FormData): Promise<{ status: number; body: any; headers: Headers }> {
+  const response = await client.fetch("/api/jobs", { method: "POST", body: form });
   return { status: response.status, body: await response.json(), headers: response.headers };
 }
 
@@ -87,7 +109,8 @@ export interface SseEvent {
  * fails after `timeoutMs` naming the events seen so far.
  */
 export async function readEvents(
-  url: string,
+  client: Client,
+  path: string,
   stop: (e: SseEvent) => boolean,
   timeoutMs: number,
   onEvent?: (e: SseEvent) => void,
@@ -96,8 +119,8 @@ export async function readEvents(
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   const events: SseEvent[] = [];
   try {
-    const response = await fetch(url, { signal: controller.signal });
-    if (response.status !== 200) throw new Error(`${url} answered ${response.status}: ${await response.text()}`);
+    const response = await client.fetch(path, { signal: controller.signal });
+    if (response.status !== 200) throw new Error(`${path} answered ${response.status}: ${await response.text()}`);
     const decoder = new TextDecoder();
     let buffer = "";
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
