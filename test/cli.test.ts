@@ -208,16 +208,21 @@ describe("bad input: exit 2, the problem and the fix on stderr, nothing written"
   }
 });
 
+/** A run of 200 evaluations at 64 px (far longer than a test waits), once its first checkpoint is written. */
+async function startLongRun(out: string, output: string): Promise<ReturnType<typeof start>> {
+  const run = start([DOG, SCREAM, "-o", output, "--model", "vgg16", "--weights", vgg16, "--size", "64", "--scales", "1", "--iterations", "40", "--evals-per-iteration", "5", "--save-every", "1"]);
+  const deadline = Date.now() + 90_000;
+  while (!existsSync(join(out, "out-0001.png"))) {
+    if (Date.now() > deadline || run.child.exitCode !== null) assert.fail(`no checkpoint appeared (exit code ${run.child.exitCode})`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return run;
+}
+
 test("Ctrl-C: exit 130 within seconds, no output, the last checkpoint is a whole PNG", { skip: noImages }, async () => {
   const out = await caseDir();
   const output = join(out, "out.png");
-  // 200 evaluations at 64 px: far longer than the test waits.
-  const { child, exit } = start([DOG, SCREAM, "-o", output, "--model", "vgg16", "--weights", vgg16, "--size", "64", "--scales", "1", "--iterations", "40", "--evals-per-iteration", "5", "--save-every", "1"]);
-  const deadline = Date.now() + 90_000;
-  while (!existsSync(join(out, "out-0001.png"))) {
-    if (Date.now() > deadline || child.exitCode !== null) assert.fail(`no checkpoint appeared (exit code ${child.exitCode})`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  const { child, exit } = await startLongRun(out, output);
   const sent = performance.now();
   child.kill("SIGINT");
   const r = await exit;
@@ -238,12 +243,7 @@ test("Ctrl-C: exit 130 within seconds, no output, the last checkpoint is a whole
 test("SIGTERM: exit 143, no output", { skip: noImages }, async () => {
   const out = await caseDir();
   const output = join(out, "out.png");
-  const { child, exit } = start([DOG, SCREAM, "-o", output, "--model", "vgg16", "--weights", vgg16, "--size", "64", "--scales", "1", "--iterations", "40", "--evals-per-iteration", "5", "--save-every", "1"]);
-  const deadline = Date.now() + 90_000;
-  while (!existsSync(join(out, "out-0001.png"))) {
-    if (Date.now() > deadline || child.exitCode !== null) assert.fail(`no checkpoint appeared (exit code ${child.exitCode})`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  const { child, exit } = await startLongRun(out, output);
   child.kill("SIGTERM");
   const r = await exit;
   assertExit(r, 143);
