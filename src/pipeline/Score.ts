@@ -71,20 +71,26 @@ export async function score(options: ScoreOptions): Promise<ImageScore[]> {
   const yardstick = new Yardstick(weights, options.threads);
   try {
     const total = blend.reduce((a, b) => a + b, 0);
-    const results: ImageScore[] = [];
-    for (const image of images) {
-      const target = new Map<string, Float64Array>();
+    // The reference depends only on the image's size: images of one size (outputs of several
+    // presets, say) share it.
+    const references = new Map<string, Features>();
+    const reference = async (image: RgbImage): Promise<Features> => {
+      const grams = new Map<string, Float64Array>();
       for (const [i, style] of styles.entries()) {
         const size = styleSize(style, image, { square: false, styleScale: 1 });
-        const grams = (await yardstick.features(await resizeTo(style, size.width, size.height))).grams;
-        for (const [layer, g] of grams) {
-          const acc = target.get(layer) ?? new Float64Array(g.length);
+        for (const [layer, g] of (await yardstick.features(await resizeTo(style, size.width, size.height))).grams) {
+          const acc = grams.get(layer) ?? new Float64Array(g.length);
           for (let j = 0; j < g.length; j++) acc[j] += (blend[i] / total) * g[j];
-          target.set(layer, acc);
+          grams.set(layer, acc);
         }
       }
-      const photo = await yardstick.features(await resizeTo(content, image.width, image.height));
-      results.push(compare(await yardstick.features(image), { grams: target, content: photo.content }));
+      return { grams, content: (await yardstick.features(await resizeTo(content, image.width, image.height))).content };
+    };
+    const results: ImageScore[] = [];
+    for (const image of images) {
+      const key = `${image.width}x${image.height}`;
+      if (!references.has(key)) references.set(key, await reference(image));
+      results.push(compare(await yardstick.features(image), references.get(key)!));
     }
     return results;
   } finally {
