@@ -6,7 +6,7 @@ import { ObjectiveSession } from "../dist/engine/ObjectiveSession.js";
 import { termLayers } from "../dist/objective/LossTerms.js";
 import { deepestLayer } from "../dist/objective/ObjectiveGraph.js";
 import { PRESETS } from "../dist/pipeline/Presets.js";
-import { loadVggWeights } from "../dist/weights/WeightLoader.js";
+import { loadVggWeights } from "../dist/backbone/VggWeightLoader.js";
 
 const [model, sizeText, weightsFile, runsText, threadsText] = process.argv.slice(2);
 const size = Number(sizeText);

@@ -19,7 +19,7 @@ import { GraphBuilder } from "../src/graph/GraphBuilder.js";
 import { termLayers } from "../src/objective/LossTerms.js";
 import type { ObjectiveSpec } from "../src/objective/ObjectiveSpec.js";
 import { deepestLayer } from "../src/objective/ObjectiveGraph.js";
-import { layersThrough, type ModelName } from "../src/model/VggArchitecture.js";
+import { layersThrough, type ModelName } from "../src/backbone/VggArchitecture.js";
 import { PRESETS } from "../src/pipeline/Presets.js";
 import { writeRandomVggH5 } from "../test/helpers/makeWeights.js";
 import { arg } from "./args.js";

@@ -20,13 +20,13 @@ import { TargetExtractor } from "../src/engine/TargetExtractor.js";
 import { prepareTargets, termLayers } from "../src/objective/LossTerms.js";
 import { deepestLayer } from "../src/objective/ObjectiveGraph.js";
 import type { ObjectiveSpec } from "../src/objective/ObjectiveSpec.js";
-import { imageToCaffe } from "../src/image/CaffeTensor.js";
+import { imageToCaffe } from "../src/backbone/CaffeTensor.js";
 import { readImage, resizeTo } from "../src/image/ImageIO.js";
 import { Lbfgs } from "../src/optim/Lbfgs.js";
 import type { Objective } from "../src/optim/Optimizer.js";
 import { PRESETS } from "../src/pipeline/Presets.js";
 import { mulberry32 } from "../src/util/Random.js";
-import { loadVggWeights } from "../src/weights/WeightLoader.js";
+import { loadVggWeights } from "../src/backbone/VggWeightLoader.js";
 import { arg } from "./args.js";
 
 const shared = (file: string) => fileURLToPath(new URL(`../../shared/${file}`, import.meta.url));

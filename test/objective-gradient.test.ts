@@ -4,7 +4,7 @@ import { ObjectiveSession } from "../src/engine/ObjectiveSession.js";
 import { TargetExtractor } from "../src/engine/TargetExtractor.js";
 import { prepareTargets } from "../src/objective/LossTerms.js";
 import type { ObjectiveSpec, ObjectiveTargets } from "../src/objective/ObjectiveSpec.js";
-import { featureSize } from "../src/model/VggArchitecture.js";
+import { featureSize } from "../src/backbone/VggArchitecture.js";
 import { mulberry32 } from "../src/util/Random.js";
 import { randomImage, randomVggWeights } from "./helpers/randomWeights.js";
 

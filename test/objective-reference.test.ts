@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { ObjectiveSession } from "../src/engine/ObjectiveSession.js";
 import { TargetExtractor } from "../src/engine/TargetExtractor.js";
 import type { Normalization, ObjectiveSpec } from "../src/objective/ObjectiveSpec.js";
-import { loadVggWeights } from "../src/weights/WeightLoader.js";
+import { loadVggWeights } from "../src/backbone/VggWeightLoader.js";
 import { tfjsEvaluate, tfjsTargets } from "./reference/TfjsObjective.js";
 import { randomImage } from "./helpers/randomWeights.js";
 

@@ -13,11 +13,11 @@ import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import sharp from "sharp";
 import * as tf from "@tensorflow/tfjs";
-import { imageToCaffe } from "../src/image/CaffeTensor.js";
+import { imageToCaffe } from "../src/backbone/CaffeTensor.js";
 import { readImage } from "../src/image/ImageIO.js";
 import { score, YARDSTICK } from "../src/pipeline/Score.js";
 import { mulberry32 } from "../src/util/Random.js";
-import { loadVggWeights } from "../src/weights/WeightLoader.js";
+import { loadVggWeights } from "../src/backbone/VggWeightLoader.js";
 import { writeRandomVggH5 } from "./helpers/makeWeights.js";
 import { tfjsTargets } from "./reference/TfjsObjective.js";
 

@@ -10,10 +10,10 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { isPasticheError, type ErrorCode } from "../src/errors.js";
-import { convLayers } from "../src/model/VggArchitecture.js";
-import type { CatalogueEntry } from "../src/weights/WeightCatalogue.js";
-import { WEIGHT_CATALOGUE } from "../src/weights/WeightCatalogue.js";
-import { loadVggWeights, obtainVggWeights } from "../src/weights/WeightLoader.js";
+import { convLayers } from "../src/backbone/VggArchitecture.js";
+import type { CatalogueEntry } from "../src/backbone/VggCatalogue.js";
+import { WEIGHT_CATALOGUE } from "../src/backbone/VggCatalogue.js";
+import { loadVggWeights, obtainVggWeights } from "../src/backbone/VggWeightLoader.js";
 import { md5File, resolveWeights, weightsCacheDir } from "../src/weights/WeightStore.js";
 import { writeRandomVggH5, writeTruncatedCopy, type WrittenWeights } from "./helpers/makeWeights.js";
 

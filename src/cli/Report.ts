@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { score, type ImageScore } from "../pipeline/Score.js";
 import type { StylizeOptions, StylizeResult } from "../pipeline/types.js";
-import { WEIGHT_CATALOGUE } from "../weights/WeightCatalogue.js";
+import { WEIGHT_CATALOGUE } from "../backbone/VggCatalogue.js";
 import { weightsCacheDir } from "../weights/WeightStore.js";
 
 const describeInput = (input: string | Buffer) => (typeof input === "string" ? input : `<${input.length} bytes>`);

@@ -1,8 +1,8 @@
 import { Argument, type Command, Option } from "commander";
 import { PasticheError } from "../errors.js";
-import { MODEL_NAMES, type ModelName } from "../model/VggArchitecture.js";
+import { MODEL_NAMES, type ModelName } from "../backbone/VggArchitecture.js";
 import { PRESETS } from "../pipeline/Presets.js";
-import { WEIGHT_CATALOGUE, type CatalogueEntry } from "../weights/WeightCatalogue.js";
+import { WEIGHT_CATALOGUE, type CatalogueEntry } from "../backbone/VggCatalogue.js";
 import {
   cachedWeightsPath,
   inspectCachedWeights,

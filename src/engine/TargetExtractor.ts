@@ -1,7 +1,7 @@
 import { buildTargetGraph, IMAGE_INPUT } from "../objective/ObjectiveGraph.js";
 import type { ObjectiveOptions } from "../objective/ObjectiveSpec.js";
 import type { Features, ImageSize } from "../objective/terms/LossTerm.js";
-import type { VggWeights } from "../weights/VggWeights.js";
+import type { VggWeights } from "../backbone/VggWeights.js";
 import type { Engine, EngineSession, EngineSettings } from "./Engine.js";
 import { onnxRuntimeCpu } from "./OnnxRuntimeCpu.js";
 

@@ -1,7 +1,7 @@
 import { GraphBuilder, type FloatType, type NativeOps } from "../graph/GraphBuilder.js";
-import { VggGraph, type Activation } from "../graph/VggGraph.js";
-import { layersThrough, vggLayers, type ModelName } from "../model/VggArchitecture.js";
-import type { VggWeights } from "../weights/VggWeights.js";
+import { VggGraph, type Activation } from "../backbone/VggGraph.js";
+import { layersThrough, vggLayers, type ModelName } from "../backbone/VggArchitecture.js";
+import type { VggWeights } from "../backbone/VggWeights.js";
 import { activeTerms, termLayers } from "./LossTerms.js";
 import type { LayerWeight, ObjectiveOptions, ObjectiveSpec } from "./ObjectiveSpec.js";
 import type { FeatureGraph, ImageSize, TermGraph } from "./terms/LossTerm.js";

@@ -1,4 +1,4 @@
-import type { ModelName, Pooling } from "../model/VggArchitecture.js";
+import type { ModelName, Pooling } from "../backbone/VggArchitecture.js";
 
 export type { Pooling };
 

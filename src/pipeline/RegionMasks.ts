@@ -1,6 +1,6 @@
 import { PasticheError } from "../errors.js";
 import { readMask } from "../image/Mask.js";
-import { poolsThrough } from "../model/VggArchitecture.js";
+import { poolsThrough } from "../backbone/VggArchitecture.js";
 import type { Size } from "./Geometry.js";
 import { OPTIONS } from "./OptionSchema.js";
 import type { Settings } from "./Settings.js";

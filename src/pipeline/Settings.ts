@@ -2,7 +2,7 @@ import type { OptionName } from "../errors.js";
 import { termLayers } from "../objective/LossTerms.js";
 import type { LayerWeight } from "../objective/ObjectiveSpec.js";
 import { deepestLayer } from "../objective/ObjectiveGraph.js";
-import { minimumInputSide, vggLayers, type ModelName } from "../model/VggArchitecture.js";
+import { minimumInputSide, vggLayers, type ModelName } from "../backbone/VggArchitecture.js";
 import { badOption } from "../options/Check.js";
 import { OPTION_KEYS, OPTIONS, type OptionKey, type OptionSpec, type OptionValue } from "./OptionSchema.js";
 import { PRESETS, type Preset } from "./Presets.js";

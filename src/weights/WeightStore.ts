@@ -4,8 +4,8 @@ import * as fsp from "node:fs/promises";
 import { homedir } from "node:os";
 import path from "node:path";
 import { isPasticheError, PasticheError } from "../errors.js";
-import type { ModelName } from "../model/VggArchitecture.js";
-import { WEIGHT_CATALOGUE, type CatalogueEntry } from "./WeightCatalogue.js";
+import type { ModelName } from "../backbone/VggArchitecture.js";
+import { WEIGHT_CATALOGUE, type CatalogueEntry } from "../backbone/VggCatalogue.js";
 
 /** Called for every chunk received; `received` includes bytes resumed from an earlier run. */
 export type DownloadListener = (received: number, total: number) => void;

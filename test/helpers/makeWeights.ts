@@ -12,7 +12,7 @@ import { mulberry32 } from "../../src/util/Random.js";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import h5wasm from "h5wasm/node";
-import { vggLayers, type ModelName } from "../../src/model/VggArchitecture.js";
+import { vggLayers, type ModelName } from "../../src/backbone/VggArchitecture.js";
 
 /** A deliberate flaw, to test that the loader rejects it. */
 export type WeightsDefect =

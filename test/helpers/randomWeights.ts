@@ -1,5 +1,5 @@
-import { convLayers, type ModelName } from "../../src/model/VggArchitecture.js";
-import type { ConvParams, VggWeights } from "../../src/weights/VggWeights.js";
+import { convLayers, type ModelName } from "../../src/backbone/VggArchitecture.js";
+import type { ConvParams, VggWeights } from "../../src/backbone/VggWeights.js";
 import { mulberry32 } from "../../src/util/Random.js";
 
 /**

@@ -5,8 +5,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { LayerWeight, ObjectiveSpec } from "../../src/objective/ObjectiveSpec.js";
-import { vggLayers } from "../../src/model/VggArchitecture.js";
-import type { VggWeights } from "../../src/weights/VggWeights.js";
+import { vggLayers } from "../../src/backbone/VggArchitecture.js";
+import type { VggWeights } from "../../src/backbone/VggWeights.js";
 
 /** Content features [1,C,h,w] and style Gram matrices [C,C], by layer. */
 export interface ReferenceTargets {

@@ -1,5 +1,5 @@
 import type { GraphBuilder } from "../../graph/GraphBuilder.js";
-import type { Activation } from "../../graph/VggGraph.js";
+import type { Activation } from "../../backbone/VggGraph.js";
 import type { LayerWeight, ObjectiveOptions, ObjectiveSpec } from "../ObjectiveSpec.js";
 
 /**

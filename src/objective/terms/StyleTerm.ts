@@ -1,5 +1,5 @@
-import { featureSize, type ModelName } from "../../model/VggArchitecture.js";
-import type { Activation } from "../../graph/VggGraph.js";
+import { featureSize, type ModelName } from "../../backbone/VggArchitecture.js";
+import type { Activation } from "../../backbone/VggGraph.js";
 import type { GraphBuilder } from "../../graph/GraphBuilder.js";
 import type { Normalization, ObjectiveSpec } from "../ObjectiveSpec.js";
 import { gram, gramFeatures, gramName, inverseEnergy, relativeWeights, sum, type ImageSize, type LossTerm } from "./LossTerm.js";

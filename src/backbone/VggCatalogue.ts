@@ -1,4 +1,4 @@
-import type { ModelName } from "../model/VggArchitecture.js";
+import type { ModelName } from "./VggArchitecture.js";
 
 /** A downloadable weights file: where it lives and what it must hash to. */
 export interface CatalogueEntry {

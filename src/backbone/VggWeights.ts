@@ -1,4 +1,4 @@
-import type { ModelName } from "../model/VggArchitecture.js";
+import type { ModelName } from "./VggArchitecture.js";
 
 /** One conv layer's parameters exactly as Keras stores them: kernel HWIO [3,3,in,out], bias [out]. */
 export interface ConvParams {

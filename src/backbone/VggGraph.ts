@@ -1,6 +1,6 @@
-import type { GraphBuilder } from "./GraphBuilder.js";
-import { layersThrough, type Pooling } from "../model/VggArchitecture.js";
-import type { VggWeights } from "../weights/VggWeights.js";
+import type { GraphBuilder } from "../graph/GraphBuilder.js";
+import { layersThrough, type Pooling } from "./VggArchitecture.js";
+import type { VggWeights } from "./VggWeights.js";
 import { PasticheError } from "../errors.js";
 
 /** A tensor in the graph with its NCHW shape (N = 1). */

@@ -2,10 +2,10 @@ import { stat } from "node:fs/promises";
 import path from "node:path";
 import h5wasm, { type Attribute, type Dataset, type File as H5File, type Group } from "h5wasm/node";
 import { PasticheError } from "../errors.js";
-import { MODEL_NAMES, convLayers, layersThrough, type ConvLayer, type ModelName } from "../model/VggArchitecture.js";
-import { WEIGHT_CATALOGUE } from "./WeightCatalogue.js";
+import { MODEL_NAMES, convLayers, layersThrough, type ConvLayer, type ModelName } from "./VggArchitecture.js";
+import { WEIGHT_CATALOGUE } from "./VggCatalogue.js";
 import type { ConvParams, VggWeights } from "./VggWeights.js";
-import { resolveWeights, type ResolveWeightsOptions } from "./WeightStore.js";
+import { resolveWeights, type ResolveWeightsOptions } from "../weights/WeightStore.js";
 
 export interface LoadWeightsOptions {
   /**

@@ -1,5 +1,5 @@
-import { CAFFE_MEAN_BGR } from "../model/VggArchitecture.js";
-import type { RgbImage } from "./ImageIO.js";
+import { CAFFE_MEAN_BGR } from "./VggArchitecture.js";
+import type { RgbImage } from "../image/ImageIO.js";
 
 /**
  * RGB bytes to the network's input [1,3,H,W]: planar BGR minus the ImageNet mean (Keras "caffe" mode).
