@@ -6,7 +6,7 @@ import { ObjectiveSession } from "../dist/engine/ObjectiveSession.js";
 import { termLayers } from "../dist/objective/LossTerms.js";
 import { deepestLayer } from "../dist/objective/ObjectiveGraph.js";
 import { PRESETS } from "../dist/pipeline/Presets.js";
-import { loadVggWeights } from "../dist/backbone/VggWeightLoader.js";
+import { backboneFor } from "../dist/backbone/Backbone.js";
 
 const [model, sizeText, weightsFile, runsText, threadsText] = process.argv.slice(2);
 const size = Number(sizeText);
@@ -15,7 +15,7 @@ const threads = threadsText ? Number(threadsText) : undefined;
 
 const spec = { ...PRESETS.seed, model, height: size, width: size };
 const deepest = deepestLayer(model, termLayers(spec));
-const weights = await loadVggWeights(weightsFile, model, { upTo: deepest });
+const weights = await backboneFor(model).loadWeights(weightsFile, { upTo: deepest });
 let t = performance.now();
 const session = await ObjectiveSession.create(spec, weights, { threads });
 const sessionS = (performance.now() - t) / 1000;

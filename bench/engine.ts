@@ -19,7 +19,7 @@ import { GraphBuilder } from "../src/graph/GraphBuilder.js";
 import { termLayers } from "../src/objective/LossTerms.js";
 import type { ObjectiveSpec } from "../src/objective/ObjectiveSpec.js";
 import { deepestLayer } from "../src/objective/ObjectiveGraph.js";
-import { layersThrough, type ModelName } from "../src/backbone/VggArchitecture.js";
+import { backboneFor, type ModelName } from "../src/backbone/Backbone.js";
 import { PRESETS } from "../src/pipeline/Presets.js";
 import { writeRandomVggH5 } from "../test/helpers/makeWeights.js";
 import { arg } from "./args.js";
@@ -50,7 +50,7 @@ export function flopsPerEvaluation(spec: ObjectiveSpec): number {
   let h = spec.height;
   let w = spec.width;
   let flops = 0;
-  for (const layer of layersThrough(spec.model, deepestLayer(spec.model, termLayers(spec)))) {
+  for (const layer of backboneFor(spec.model).layersThrough(deepestLayer(spec.model, termLayers(spec)))) {
     if (layer.kind === "pool") {
       h = Math.floor(h / 2);
       w = Math.floor(w / 2);

@@ -20,17 +20,17 @@ import { TargetExtractor } from "../src/engine/TargetExtractor.js";
 import { prepareTargets, termLayers } from "../src/objective/LossTerms.js";
 import { deepestLayer } from "../src/objective/ObjectiveGraph.js";
 import type { ObjectiveSpec } from "../src/objective/ObjectiveSpec.js";
-import { imageToCaffe } from "../src/backbone/CaffeTensor.js";
 import { readImage, resizeTo } from "../src/image/ImageIO.js";
 import { Lbfgs } from "../src/optim/Lbfgs.js";
 import type { Objective } from "../src/optim/Optimizer.js";
 import { PRESETS } from "../src/pipeline/Presets.js";
 import { mulberry32 } from "../src/util/Random.js";
-import { loadVggWeights } from "../src/backbone/VggWeightLoader.js";
+import { backboneFor } from "../src/backbone/Backbone.js";
 import { arg } from "./args.js";
 
 const shared = (file: string) => fileURLToPath(new URL(`../../shared/${file}`, import.meta.url));
 const WEIGHTS = shared("weights/vgg19_notop_8bit.h5");
+const vgg19 = backboneFor("vgg19");
 const CONTENT = shared("images/content-astronaut.png");
 const STYLE = shared("images/style-starry-night.jpg");
 const SCIPY_HELPER = fileURLToPath(new URL("./scipy_lbfgs.py", import.meta.url));
@@ -106,17 +106,17 @@ class CountedObjective {
 
 async function buildObjective(size: number, threads: number | undefined): Promise<{ session: ObjectiveSession; content: Float64Array }> {
   const spec: ObjectiveSpec = { ...PRESETS.seed, model: "vgg19", height: size, width: size };
-  const weights = await loadVggWeights(WEIGHTS, "vgg19", { upTo: deepestLayer("vgg19", termLayers(spec)) });
+  const weights = await backboneFor("vgg19").loadWeights(WEIGHTS, { upTo: deepestLayer("vgg19", termLayers(spec)) });
   // Squashed to the same square as the output (as --preset seed does), so the Grams need no rescaling.
   const content = await resizeTo(await readImage(CONTENT), size, size);
   const style = await resizeTo(await readImage(STYLE), size, size);
   const extractor = await TargetExtractor.create(spec, weights, { height: size, width: size }, { threads });
-  const contentFeatures = await extractor.extract(imageToCaffe(content));
-  const styleFeatures = await extractor.extract(imageToCaffe(style));
+  const contentFeatures = await extractor.extract(vgg19.toInput(content));
+  const styleFeatures = await extractor.extract(vgg19.toInput(style));
   await extractor.release();
   const session = await ObjectiveSession.create(spec, weights, { threads });
   session.setTargets(prepareTargets(spec, { content: contentFeatures, styles: [{ features: styleFeatures, size: style, blend: 1 }] }));
-  return { session, content: imageToCaffe(content, new Float64Array(3 * size * size)) };
+  return { session, content: vgg19.toInput(content, new Float64Array(3 * size * size)) };
 }
 
 /** The seed's start: uniform noise in [0,255) minus 128, as src/pipeline/Stylize.ts draws it. */

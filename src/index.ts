@@ -15,4 +15,4 @@ export type {
   ColorMode,
 } from "./pipeline/types.js";
 export type { LayerWeight, Normalization, Pooling } from "./objective/ObjectiveSpec.js";
-export type { ModelName } from "./backbone/VggArchitecture.js";
+export type { ModelName } from "./backbone/Backbone.js";

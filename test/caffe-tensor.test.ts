@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { caffeToImage, imageToCaffe } from "../src/backbone/CaffeTensor.js";
+import { CAFFE_MEAN_BGR, caffeToImage, imageToCaffe } from "../src/backbone/CaffeTensor.js";
 import type { RgbImage } from "../src/image/ImageIO.js";
-import { CAFFE_MEAN_BGR } from "../src/backbone/VggArchitecture.js";
 
 const [B, G, R] = CAFFE_MEAN_BGR;
 

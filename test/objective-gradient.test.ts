@@ -4,7 +4,7 @@ import { ObjectiveSession } from "../src/engine/ObjectiveSession.js";
 import { TargetExtractor } from "../src/engine/TargetExtractor.js";
 import { prepareTargets } from "../src/objective/LossTerms.js";
 import type { ObjectiveSpec, ObjectiveTargets } from "../src/objective/ObjectiveSpec.js";
-import { featureSize } from "../src/backbone/VggArchitecture.js";
+import { backboneFor } from "../src/backbone/Backbone.js";
 import { mulberry32 } from "../src/util/Random.js";
 import { randomImage, randomVggWeights } from "./helpers/randomWeights.js";
 
@@ -28,7 +28,7 @@ async function targetsFor(spec: ObjectiveSpec): Promise<ObjectiveTargets> {
   const masks = new Map<string, Float32Array>();
   for (let r = 0; r < spec.styleRegions; r++) {
     for (const { layer } of styleLayers) {
-      const { width, height } = featureSize(spec.model, spec, layer);
+      const { width, height } = backboneFor(spec.model).featureSize(spec, layer);
       const n = width * height;
       masks.set(`${r}:${layer}`, new Float32Array(n).map(() => rand()));
     }

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { ObjectiveSession } from "../src/engine/ObjectiveSession.js";
 import { TargetExtractor } from "../src/engine/TargetExtractor.js";
 import type { Normalization, ObjectiveSpec } from "../src/objective/ObjectiveSpec.js";
-import { loadVggWeights } from "../src/backbone/VggWeightLoader.js";
+import { backboneFor } from "../src/backbone/Backbone.js";
 import { tfjsEvaluate, tfjsTargets } from "./reference/TfjsObjective.js";
 import { randomImage } from "./helpers/randomWeights.js";
 
@@ -57,7 +57,7 @@ const cases: [number, number, Normalization, "max" | "avg"][] = [
 for (const [h, w, normalization, pooling] of cases) {
   test(`ORT objective matches TF.js autodiff: ${h}x${w}, ${normalization} normalisation, ${pooling} pooling`, { skip }, async () => {
     const s = spec(h, w, normalization, pooling);
-    const weights = await loadVggWeights(WEIGHTS, "vgg19", { upTo: "block5_conv1" });
+    const weights = await backboneFor("vgg19").loadWeights(WEIGHTS, { upTo: "block5_conv1" });
     const content = randomImage(h, w, 1);
     const style = randomImage(h, w, 2);
     const image = randomImage(h, w, 3);

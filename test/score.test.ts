@@ -13,11 +13,10 @@ import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import sharp from "sharp";
 import * as tf from "@tensorflow/tfjs";
-import { imageToCaffe } from "../src/backbone/CaffeTensor.js";
 import { readImage } from "../src/image/ImageIO.js";
 import { score, YARDSTICK } from "../src/pipeline/Score.js";
 import { mulberry32 } from "../src/util/Random.js";
-import { loadVggWeights } from "../src/backbone/VggWeightLoader.js";
+import { backboneFor } from "../src/backbone/Backbone.js";
 import { writeRandomVggH5 } from "./helpers/makeWeights.js";
 import { tfjsTargets } from "./reference/TfjsObjective.js";
 
@@ -67,7 +66,7 @@ test("an image scores 0 against itself as content and style", async () => {
 
 test("the errors are the defined ones: per-pixel Gram error to the blended styles, feature error to the photo (TF.js features)", async () => {
   const [s] = await score({ content: png("b"), styles: [png("a"), png("c")], styleBlend: [1, 3], images: [png("a")], weights });
-  const vgg = await loadVggWeights(weights, "vgg19", { upTo: "block5_conv1" });
+  const vgg = await backboneFor("vgg19").loadWeights(weights, { upTo: "block5_conv1" });
   const spec = {
     model: "vgg19" as const,
     height: 32,
@@ -81,7 +80,7 @@ test("the errors are the defined ones: per-pixel Gram error to the blended style
     normalization: "gatys" as const,
     pooling: "max" as const,
   };
-  const caffe = async (name: string) => imageToCaffe(await readImage(png(name), { maxPixels: 1e6 }));
+  const caffe = async (name: string) => backboneFor("vgg19").toInput(await readImage(png(name), { maxPixels: 1e6 }));
   const [a, b, c] = [await caffe("a"), await caffe("b"), await caffe("c")];
   const ofA = await tfjsTargets(spec, vgg, a, a);
   const ofB = await tfjsTargets(spec, vgg, b, c);

@@ -7,8 +7,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import type { LayerWeight, ObjectiveSpec } from "../src/objective/ObjectiveSpec.js";
-import { vggLayers } from "../src/backbone/VggArchitecture.js";
-import type { ConvParams, VggWeights } from "../src/backbone/VggWeights.js";
+import { backboneFor, type BackboneWeights, type ConvParams } from "../src/backbone/Backbone.js";
 import { tfjsEvaluate, tfjsTargets, type ReferenceTargets } from "./reference/TfjsObjective.js";
 import { mulberry32 } from "../src/util/Random.js";
 import { randomImage as randomImageOf, randomVggWeights } from "./helpers/randomWeights.js";
@@ -88,12 +87,12 @@ function pool64(a: Act, kind: "max" | "avg"): Act {
   return { h, w, c: a.c, data: out };
 }
 
-function forward64(spec: ObjectiveSpec, weights: VggWeights, imageNchw: ArrayLike<number>, wanted: ReadonlySet<string>): Map<string, Act> {
+function forward64(spec: ObjectiveSpec, weights: BackboneWeights, imageNchw: ArrayLike<number>, wanted: ReadonlySet<string>): Map<string, Act> {
   const data = new Float64Array(H * W * 3);
   for (let c = 0; c < 3; c++) for (let p = 0; p < H * W; p++) data[p * 3 + c] = imageNchw[c * H * W + p];
   let a: Act = { h: H, w: W, c: 3, data };
   const out = new Map<string, Act>();
-  for (const l of vggLayers(spec.model)) {
+  for (const l of backboneFor(spec.model).layers) {
     if (out.size === wanted.size) break;
     if (l.kind === "pool") {
       a = pool64(a, spec.pooling);
@@ -176,7 +175,7 @@ function mean64(layers: readonly LayerWeight[], term: (layer: string) => number)
   return num / den;
 }
 
-function objective64(spec: ObjectiveSpec, weights: VggWeights, targets: ReferenceTargets, x: ArrayLike<number>): Terms {
+function objective64(spec: ObjectiveSpec, weights: BackboneWeights, targets: ReferenceTargets, x: ArrayLike<number>): Terms {
   const names = new Set([...spec.contentLayers, ...spec.styleLayers].map((l) => l.layer));
   const feats = forward64(spec, weights, x, names);
   const gatys = spec.normalization === "gatys";

@@ -13,8 +13,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runWeights, type WeightsContext } from "../src/cli/weights.js";
-import type { ModelName } from "../src/backbone/VggArchitecture.js";
-import { WEIGHT_CATALOGUE, type CatalogueEntry } from "../src/backbone/VggCatalogue.js";
+import { backboneFor, type ModelName } from "../src/backbone/Backbone.js";
+import type { CatalogueEntry } from "../src/weights/WeightStore.js";
 import { md5File } from "../src/weights/WeightStore.js";
 import { rejectsWith } from "./helpers/assertions.js";
 import { writeRandomVggH5 } from "./helpers/makeWeights.js";
@@ -33,8 +33,8 @@ after(async () => {
 
 describe("the real CLI on the real catalogue", () => {
   const weights = (cache: string, ...args: string[]) => startPastiche(["weights", ...args], { PASTICHE_CACHE: cache }).exit;
-  const file16 = (cache: string) => join(cache, WEIGHT_CATALOGUE.vgg16.fileName);
-  const file19 = (cache: string) => join(cache, WEIGHT_CATALOGUE.vgg19.fileName);
+  const file16 = (cache: string) => join(cache, backboneFor("vgg16").catalogue.fileName);
+  const file19 = (cache: string) => join(cache, backboneFor("vgg19").catalogue.fileName);
 
   test("path prints the cache file of the model asked for, else the default preset's", async () => {
     const cache = freshCache();
@@ -69,7 +69,7 @@ describe("the real CLI on the real catalogue", () => {
     const cache = freshCache();
     await mkdir(cache);
     // The right size but not the right bytes, and the start of an interrupted VGG19 download.
-    await writeFile(file16(cache), Buffer.alloc(WEIGHT_CATALOGUE.vgg16.size, 1));
+    await writeFile(file16(cache), Buffer.alloc(backboneFor("vgg16").catalogue.size, 1));
     await writeFile(`${file19(cache)}.part`, Buffer.alloc(1_500_000));
     const listed = await weights(cache, "list");
     assertExit(listed, 0);
@@ -78,8 +78,8 @@ describe("the real CLI on the real catalogue", () => {
 
     const verified = await weights(cache, "verify");
     assertExit(verified, 2);
-    const md5 = createHash("md5").update(Buffer.alloc(WEIGHT_CATALOGUE.vgg16.size, 1)).digest("hex");
-    assert.ok(verified.stderr.includes(`has md5 ${md5} instead of ${WEIGHT_CATALOGUE.vgg16.md5}`), verified.stderr);
+    const md5 = createHash("md5").update(Buffer.alloc(backboneFor("vgg16").catalogue.size, 1)).digest("hex");
+    assert.ok(verified.stderr.includes(`has md5 ${md5} instead of ${backboneFor("vgg16").catalogue.md5}`), verified.stderr);
     assert.ok(verified.stderr.includes("vgg19: ") && verified.stderr.includes("is not downloaded"), verified.stderr);
     assert.ok(verified.stderr.includes("Run `pastiche weights fetch`: it downloads what is missing and replaces a wrong file"), verified.stderr);
     // Unlike a run, verify deletes nothing.

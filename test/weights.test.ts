@@ -10,11 +10,8 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { isPasticheError, type ErrorCode } from "../src/errors.js";
-import { convLayers } from "../src/backbone/VggArchitecture.js";
-import type { CatalogueEntry } from "../src/backbone/VggCatalogue.js";
-import { WEIGHT_CATALOGUE } from "../src/backbone/VggCatalogue.js";
-import { loadVggWeights, obtainVggWeights } from "../src/backbone/VggWeightLoader.js";
-import { md5File, resolveWeights, weightsCacheDir } from "../src/weights/WeightStore.js";
+import { backboneFor, type ConvLayer } from "../src/backbone/Backbone.js";
+import { md5File, resolveWeights, weightsCacheDir, type CatalogueEntry } from "../src/weights/WeightStore.js";
 import { writeRandomVggH5, writeTruncatedCopy, type WrittenWeights } from "./helpers/makeWeights.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -66,14 +63,15 @@ function fails(code: ErrorCode, ...patterns: (RegExp | string)[]) {
   };
 }
 
+const vgg19Convs = () => backboneFor("vgg19").layers.filter((l): l is ConvLayer => l.kind === "conv");
 const md5 = (data: Buffer) => createHash("md5").update(data).digest("hex");
 
 describe("WeightLoader", () => {
   test("reads every shape and value exactly as written", async () => {
-    const w = await loadVggWeights(small, "vgg19", { upTo: "block2_pool" });
+    const w = await backboneFor("vgg19").loadWeights(small, { upTo: "block2_pool" });
     assert.equal(w.model, "vgg19");
     assert.deepEqual([...w.layers.keys()], ["block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2"]);
-    for (const layer of convLayers("vgg19").slice(0, 4)) {
+    for (const layer of vgg19Convs().slice(0, 4)) {
       const p = w.layers.get(layer.name)!;
       assert.equal(p.inChannels, layer.inChannels);
       assert.equal(p.outChannels, layer.outChannels);
@@ -90,19 +88,19 @@ describe("WeightLoader", () => {
   test("takes the dataset names from weight_names", async () => {
     const file = path.join(dir, "suffix2.h5");
     const written = await writeRandomVggH5(file, "vgg19", { seed: 2, upTo: "block1_pool", weightSuffix: "_2:0" });
-    const w = await loadVggWeights(file, "vgg19", { upTo: "block1_pool" });
+    const w = await backboneFor("vgg19").loadWeights(file, { upTo: "block1_pool" });
     assert.deepEqual(w.layers.get("block1_conv2")!.bias, written.get("block1_conv2")!.bias);
   });
 
   test("upTo loads only the layers up to that one", async () => {
-    const w = await loadVggWeights(small, "vgg19", { upTo: "block1_conv2" });
+    const w = await backboneFor("vgg19").loadWeights(small, { upTo: "block1_conv2" });
     assert.deepEqual([...w.layers.keys()], ["block1_conv1", "block1_conv2"]);
-    await assert.rejects(loadVggWeights(small, "vgg19", { upTo: "block9_conv1" }), fails("BAD_OPTION", "block9_conv1"));
+    await assert.rejects(backboneFor("vgg19").loadWeights(small, { upTo: "block9_conv1" }), fails("BAD_OPTION", "block9_conv1"));
   });
 
   test("a file that stops before the layers asked for is rejected", async () => {
     await assert.rejects(
-      loadVggWeights(small, "vgg19"),
+      backboneFor("vgg19").loadWeights(small),
       fails("WEIGHTS_INVALID", small, "no layer block3_conv1", "only the layers up to block2_conv2"),
     );
   });
@@ -134,7 +132,7 @@ describe("WeightLoader", () => {
       const file = path.join(dir, `broken-${defect!.kind}-${what.length}.h5`);
       await writeRandomVggH5(file, "vgg19", { seed: 1, upTo: "block2_pool", defect });
       await assert.rejects(
-        loadVggWeights(file, "vgg19", { upTo: "block2_pool" }),
+        backboneFor("vgg19").loadWeights(file, { upTo: "block2_pool" }),
         fails("WEIGHTS_INVALID", file, ...patterns, "--weights"),
       );
     });
@@ -143,26 +141,26 @@ describe("WeightLoader", () => {
   test("rejects files that are not HDF5 or truncated, and missing files", async () => {
     const text = path.join(dir, "text.h5");
     await writeFile(text, "<html>403 Forbidden</html>");
-    await assert.rejects(loadVggWeights(text, "vgg19"), fails("WEIGHTS_INVALID", text, "not a readable HDF5 file", "signature"));
+    await assert.rejects(backboneFor("vgg19").loadWeights(text), fails("WEIGHTS_INVALID", text, "not a readable HDF5 file", "signature"));
     const truncated = path.join(dir, "truncated.h5");
     await writeTruncatedCopy(small, truncated, Math.floor((await stat(small)).size * 0.6));
     await assert.rejects(
-      loadVggWeights(truncated, "vgg19", { upTo: "block2_pool" }),
+      backboneFor("vgg19").loadWeights(truncated, { upTo: "block2_pool" }),
       fails("WEIGHTS_INVALID", truncated, "truncated", "interrupted"),
     );
     const missing = path.join(dir, "nope.h5");
-    await assert.rejects(loadVggWeights(missing, "vgg19"), fails("WEIGHTS_MISSING", missing));
+    await assert.rejects(backboneFor("vgg19").loadWeights(missing), fails("WEIGHTS_MISSING", missing));
   });
 
   test("names the right model when the layers belong to the other one", async () => {
     const deep19 = path.join(dir, "deep_vgg19.h5");
     await writeRandomVggH5(deep19, "vgg19", { seed: 3, upTo: "block3_pool" });
     await assert.rejects(
-      loadVggWeights(deep19, "vgg16", { upTo: "block2_pool" }),
+      backboneFor("vgg16").loadWeights(deep19, { upTo: "block2_pool" }),
       fails("WEIGHTS_INVALID", "block3_conv4", "looks like VGG19 weights; use --model vgg19"),
     );
     // A shallow file fits both models up to its depth: no guess then.
-    await assert.rejects(loadVggWeights(small, "vgg16"), (e: unknown) => {
+    await assert.rejects(backboneFor("vgg16").loadWeights(small), (e: unknown) => {
       fails("WEIGHTS_INVALID", "no layer block3_conv1")(e);
       assert.doesNotMatch((e as Error).message, /looks like/);
       return true;
@@ -175,14 +173,14 @@ describe("WeightLoader", () => {
     await writeRandomVggH5(full16, "vgg16", { seed: 16 });
     const generateMs = performance.now() - t;
     t = performance.now();
-    const w = await loadVggWeights(full16, "vgg16");
+    const w = await backboneFor("vgg16").loadWeights(full16);
     const loadMs = performance.now() - t;
     console.log(`# random VGG16: generated in ${generateMs.toFixed(0)} ms, loaded in ${loadMs.toFixed(0)} ms`);
     assert.ok(generateMs < 5000, `generation took ${generateMs} ms`);
     assert.equal(w.layers.size, 13);
     assert.equal(w.layers.get("block5_conv3")!.kernel.length, 9 * 512 * 512);
     await assert.rejects(
-      loadVggWeights(full16, "vgg19"),
+      backboneFor("vgg19").loadWeights(full16),
       fails("WEIGHTS_INVALID", "lacks layer block3_conv4", "looks like VGG16 weights; use --model vgg16"),
     );
     await rm(full16);
@@ -286,7 +284,7 @@ describe("WeightStore", () => {
     reset();
     const cache = freshCache();
     const progress: [number, number][] = [];
-    const r = await resolveWeights({ model: "vgg19", cacheDir: cache, entry, onProgress: (a, b) => progress.push([a, b]) });
+    const r = await resolveWeights({ cacheDir: cache, entry, onProgress: (a, b) => progress.push([a, b]) });
     assert.deepEqual(r, { path: cachedPath(cache), md5: entry.md5, catalogued: true, downloaded: true });
     assert.equal(await md5File(r.path), entry.md5);
     assert.ok(!existsSync(`${r.path}.part`));
@@ -295,7 +293,7 @@ describe("WeightStore", () => {
     for (let i = 1; i < progress.length; i++) assert.ok(progress[i][0] > progress[i - 1][0]);
     assert.ok(progress.every(([, total]) => total === body.length));
 
-    const again = await resolveWeights({ model: "vgg19", cacheDir: cache, entry });
+    const again = await resolveWeights({ cacheDir: cache, entry });
     assert.equal(again.downloaded, false);
     assert.equal(requests.length, 1);
   });
@@ -306,7 +304,7 @@ describe("WeightStore", () => {
     await mkdir(cache, { recursive: true });
     await writeFile(`${cachedPath(cache)}.part`, body.subarray(0, 1000));
     const progress: number[] = [];
-    const r = await resolveWeights({ model: "vgg19", cacheDir: cache, entry, onProgress: (a) => progress.push(a) });
+    const r = await resolveWeights({ cacheDir: cache, entry, onProgress: (a) => progress.push(a) });
     assert.deepEqual(requests, [{ range: "bytes=1000-" }]);
     assert.ok(progress[0] > 1000);
     assert.equal(await md5File(r.path), entry.md5);
@@ -316,13 +314,13 @@ describe("WeightStore", () => {
     reset({ cutAfter: 50_000 });
     const cache = freshCache();
     await assert.rejects(
-      resolveWeights({ model: "vgg19", cacheDir: cache, entry }),
+      resolveWeights({ cacheDir: cache, entry }),
       fails("WEIGHTS_DOWNLOAD", entry.url, `${cachedPath(cache)}.part`, "resumes"),
     );
     const kept = (await stat(`${cachedPath(cache)}.part`)).size;
     assert.ok(kept > 0 && kept <= 50_000, `kept ${kept} bytes`);
     assert.ok(!existsSync(cachedPath(cache)));
-    const r = await resolveWeights({ model: "vgg19", cacheDir: cache, entry });
+    const r = await resolveWeights({ cacheDir: cache, entry });
     assert.deepEqual(requests[1], { range: `bytes=${kept}-` });
     assert.equal(await md5File(r.path), entry.md5);
   });
@@ -332,7 +330,7 @@ describe("WeightStore", () => {
     const cache = freshCache();
     await mkdir(cache, { recursive: true });
     await writeFile(`${cachedPath(cache)}.part`, Buffer.alloc(1000, 0xee));
-    const r = await resolveWeights({ model: "vgg19", cacheDir: cache, entry });
+    const r = await resolveWeights({ cacheDir: cache, entry });
     assert.equal(requests.length, 1);
     assert.equal(await md5File(r.path), entry.md5);
   });
@@ -342,7 +340,7 @@ describe("WeightStore", () => {
     const cache = freshCache();
     await mkdir(cache, { recursive: true });
     await writeFile(`${cachedPath(cache)}.part`, Buffer.alloc(1000, 0xee));
-    const r = await resolveWeights({ model: "vgg19", cacheDir: cache, entry });
+    const r = await resolveWeights({ cacheDir: cache, entry });
     assert.deepEqual(requests, [{ range: "bytes=1000-" }, { range: undefined }]);
     assert.equal(await md5File(r.path), entry.md5);
   });
@@ -350,18 +348,18 @@ describe("WeightStore", () => {
   test("a corrupt or wrong-size cached file is deleted and fetched again", async () => {
     reset();
     const cache = freshCache();
-    const first = await resolveWeights({ model: "vgg19", cacheDir: cache, entry });
+    const first = await resolveWeights({ cacheDir: cache, entry });
     const corrupt = Buffer.from(body);
     corrupt[corrupt.length >> 1] ^= 0xff;
     await writeFile(first.path, corrupt);
     const past = new Date(Date.now() - 60_000);
     await utimes(first.path, past, past); // a different mtime than the stamp, whatever the clock resolution
-    const second = await resolveWeights({ model: "vgg19", cacheDir: cache, entry });
+    const second = await resolveWeights({ cacheDir: cache, entry });
     assert.equal(second.downloaded, true);
     assert.equal(await md5File(second.path), entry.md5);
 
     await writeFile(second.path, body.subarray(0, 100));
-    const third = await resolveWeights({ model: "vgg19", cacheDir: cache, entry });
+    const third = await resolveWeights({ cacheDir: cache, entry });
     assert.equal(third.downloaded, true);
     assert.equal(await md5File(third.path), entry.md5);
     assert.equal(requests.length, 3);
@@ -370,28 +368,28 @@ describe("WeightStore", () => {
   test("a verified file is not hashed again while its size and mtime are unchanged", async () => {
     reset();
     const cache = freshCache();
-    const first = await resolveWeights({ model: "vgg19", cacheDir: cache, entry });
+    const first = await resolveWeights({ cacheDir: cache, entry });
     // A whole-second mtime survives utimes() exactly; re-verifying records it in the stamp.
     const when = new Date(1_700_000_000_000);
     await utimes(first.path, when, when);
-    assert.equal((await resolveWeights({ model: "vgg19", cacheDir: cache, entry })).downloaded, false);
+    assert.equal((await resolveWeights({ cacheDir: cache, entry })).downloaded, false);
     // Same size, same mtime: the stamp vouches for it, which is what spares the 80 MB hash.
     const corrupt = Buffer.from(body);
     corrupt[10] ^= 0xff;
     await writeFile(first.path, corrupt);
     await utimes(first.path, when, when);
-    assert.equal((await resolveWeights({ model: "vgg19", cacheDir: cache, entry })).downloaded, false);
+    assert.equal((await resolveWeights({ cacheDir: cache, entry })).downloaded, false);
     // Without the stamp the hash runs and catches it.
     await rm(`${first.path}.verified`);
-    assert.equal((await resolveWeights({ model: "vgg19", cacheDir: cache, entry })).downloaded, true);
+    assert.equal((await resolveWeights({ cacheDir: cache, entry })).downloaded, true);
   });
 
   test("concurrent calls share one download", async () => {
     reset();
     const cache = freshCache();
     const [a, b] = await Promise.all([
-      resolveWeights({ model: "vgg19", cacheDir: cache, entry }),
-      resolveWeights({ model: "vgg19", cacheDir: cache, entry }),
+      resolveWeights({ cacheDir: cache, entry }),
+      resolveWeights({ cacheDir: cache, entry }),
     ]);
     assert.equal(requests.length, 1);
     assert.equal(a.path, b.path);
@@ -432,7 +430,7 @@ describe("WeightStore", () => {
     await mkdir(parent, { recursive: true });
     await writeFile(path.join(parent, "cache"), "");
     await assert.rejects(
-      resolveWeights({ model: "vgg19", cacheDir: path.join(parent, "cache"), entry }),
+      resolveWeights({ cacheDir: path.join(parent, "cache"), entry }),
       fails("WEIGHTS_CACHE", "a file stands where a folder should be", "PASTICHE_CACHE"),
     );
   });
@@ -442,7 +440,7 @@ describe("WeightStore", () => {
     const cache = freshCache();
     const abort = new AbortController();
     await assert.rejects(
-      resolveWeights({ model: "vgg19", cacheDir: cache, entry, signal: abort.signal, onProgress: () => abort.abort() }),
+      resolveWeights({ cacheDir: cache, entry, signal: abort.signal, onProgress: () => abort.abort() }),
       fails("CANCELLED"),
     );
     assert.ok((await stat(`${cachedPath(cache)}.part`)).size > 0);
@@ -455,14 +453,14 @@ describe("WeightStore", () => {
     wrong[wrong.length - 1] ^= 0xff;
     reset({ body: wrong });
     await assert.rejects(
-      resolveWeights({ model: "vgg19", cacheDir: cache, entry }),
+      resolveWeights({ cacheDir: cache, entry }),
       fails("WEIGHTS_DOWNLOAD", entry.url, "md5", cachedPath(cache), "--weights FILE"),
     );
     assert.ok(!existsSync(cachedPath(cache)));
     assert.ok(!existsSync(`${cachedPath(cache)}.part`));
 
     reset({ body: Buffer.concat([body, Buffer.alloc(10)]) });
-    await assert.rejects(resolveWeights({ model: "vgg19", cacheDir: cache, entry }), fails("WEIGHTS_DOWNLOAD", "more than"));
+    await assert.rejects(resolveWeights({ cacheDir: cache, entry }), fails("WEIGHTS_DOWNLOAD", "more than"));
     assert.ok(!existsSync(cachedPath(cache)));
     assert.ok(!existsSync(`${cachedPath(cache)}.part`));
   });
@@ -471,7 +469,7 @@ describe("WeightStore", () => {
     reset({ status: 404 });
     const cache = freshCache();
     await assert.rejects(
-      resolveWeights({ model: "vgg19", cacheDir: cache, entry }),
+      resolveWeights({ cacheDir: cache, entry }),
       fails("WEIGHTS_DOWNLOAD", "HTTP 404", entry.url, cachedPath(cache), "--weights FILE"),
     );
   });
@@ -484,7 +482,7 @@ describe("WeightStore", () => {
     const offline = { ...entry, url: `http://127.0.0.1:${port}/vgg19.h5` };
     const cache = freshCache();
     await assert.rejects(
-      resolveWeights({ model: "vgg19", cacheDir: cache, entry: offline }),
+      resolveWeights({ cacheDir: cache, entry: offline }),
       fails("WEIGHTS_DOWNLOAD", offline.url, cachedPath(cache), "--weights FILE", "ECONNREFUSED"),
     );
     assert.ok(!existsSync(cachedPath(cache)));
@@ -494,24 +492,24 @@ describe("WeightStore", () => {
     reset();
     const copy = path.join(dir, "mine.h5");
     await writeFile(copy, body);
-    assert.deepEqual(await resolveWeights({ model: "vgg19", weights: copy, entry }), {
+    assert.deepEqual(await resolveWeights({ weights: copy, entry }), {
       path: copy, md5: entry.md5, catalogued: true, downloaded: false,
     });
-    const r = await resolveWeights({ model: "vgg19", weights: copy });
+    const r = await resolveWeights({ weights: copy, entry: backboneFor("vgg19").catalogue });
     assert.equal(r.catalogued, false);
     assert.equal(r.md5, entry.md5);
-    assert.ok(r.note!.includes(entry.md5) && r.note!.includes(WEIGHT_CATALOGUE.vgg19.md5), r.note);
+    assert.ok(r.note!.includes(entry.md5) && r.note!.includes(backboneFor("vgg19").catalogue.md5), r.note);
     await assert.rejects(
-      resolveWeights({ model: "vgg19", weights: path.join(dir, "absent.h5"), entry }),
+      resolveWeights({ weights: path.join(dir, "absent.h5"), entry }),
       fails("WEIGHTS_MISSING", path.join(dir, "absent.h5")),
     );
-    await assert.rejects(resolveWeights({ model: "vgg19", weights: dir, entry }), fails("WEIGHTS_MISSING", "not a file"));
+    await assert.rejects(resolveWeights({ weights: dir, entry }), fails("WEIGHTS_MISSING", "not a file"));
     assert.equal(requests.length, 0);
   });
 
   test("obtainVggWeights downloads and loads in one call", async () => {
     reset();
-    const w = await obtainVggWeights({ model: "vgg19", cacheDir: freshCache(), entry, upTo: "block2_conv2" });
+    const w = await backboneFor("vgg19").obtainWeights({ cacheDir: freshCache(), entry, upTo: "block2_conv2" });
     assert.deepEqual(w.source, { path: w.source.path, md5: entry.md5, catalogued: true, note: undefined });
     assert.deepEqual(w.layers.get("block2_conv2")!.kernel, smallWritten.get("block2_conv2")!.kernel);
   });
@@ -527,16 +525,16 @@ describe("the shared VGG19 file", () => {
     const hash = await md5File(SHARED_VGG19);
     const md5Ms = performance.now() - t0;
     t0 = performance.now();
-    const w = await obtainVggWeights({ model: "vgg19", weights: SHARED_VGG19 });
+    const w = await backboneFor("vgg19").obtainWeights({ weights: SHARED_VGG19 });
     console.log(`# shared VGG19: md5 ${md5Ms.toFixed(0)} ms, md5 + load ${(performance.now() - t0).toFixed(0)} ms`);
-    assert.deepEqual([...w.layers.keys()], convLayers("vgg19").map((l) => l.name));
-    for (const layer of convLayers("vgg19")) {
+    assert.deepEqual([...w.layers.keys()], vgg19Convs().map((l) => l.name));
+    for (const layer of vgg19Convs()) {
       const p = w.layers.get(layer.name)!;
       assert.equal(p.kernel.length, 9 * layer.inChannels * layer.outChannels);
       assert.equal(p.bias.length, layer.outChannels);
     }
     assert.equal(w.source.md5, hash);
-    assert.notEqual(hash, WEIGHT_CATALOGUE.vgg19.md5);
+    assert.notEqual(hash, backboneFor("vgg19").catalogue.md5);
     assert.equal(w.source.catalogued, false);
     assert.match(w.source.note!, /not the catalogued vgg19 file/);
   });
@@ -544,7 +542,7 @@ describe("the shared VGG19 file", () => {
   test("loading it as VGG16 says to use --model vgg19", async (t) => {
     if (!present) return t.skip(skipped);
     await assert.rejects(
-      loadVggWeights(SHARED_VGG19, "vgg16"),
+      backboneFor("vgg16").loadWeights(SHARED_VGG19),
       fails("WEIGHTS_INVALID", SHARED_VGG19, "block3_conv4", "looks like VGG19 weights; use --model vgg19"),
     );
   });

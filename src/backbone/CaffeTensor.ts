@@ -1,5 +1,7 @@
-import { CAFFE_MEAN_BGR } from "./VggArchitecture.js";
 import type { RgbImage } from "../image/ImageIO.js";
+
+/** Caffe pre-processing as Keras' preprocess_input(mode="caffe"): BGR order, ImageNet mean removed. */
+export const CAFFE_MEAN_BGR = [103.939, 116.779, 123.68] as const;
 
 /**
  * RGB bytes to the network's input [1,3,H,W]: planar BGR minus the ImageNet mean (Keras "caffe" mode).

@@ -1,37 +1,22 @@
 import { PasticheError } from "../errors.js";
+import type { ConvLayer, ImageSize, Layer } from "./Backbone.js";
 
 /**
  * The convolutional part of VGG16 and VGG19 with Keras layer names.
  * Every conv is 3x3, stride 1, 'same' padding, followed by ReLU; each block ends in a 2x2/2 pool.
  */
-export type ModelName = "vgg16" | "vgg19";
-export const MODEL_NAMES: readonly ModelName[] = ["vgg16", "vgg19"];
-
-/** The network's 2x2/2 pooling: Keras' max, or average (Gatys et al.'s suggestion). */
-export type Pooling = "max" | "avg";
-export const POOLINGS: readonly Pooling[] = ["max", "avg"];
-
-export interface ConvLayer {
-  readonly kind: "conv";
-  readonly name: string;
-  readonly inChannels: number;
-  readonly outChannels: number;
-}
-export interface PoolLayer {
-  readonly kind: "pool";
-  readonly name: string;
-}
-export type VggLayer = ConvLayer | PoolLayer;
+export type VggModel = "vgg16" | "vgg19";
+export const VGG_MODELS: readonly VggModel[] = ["vgg16", "vgg19"];
 
 const BLOCK_CHANNELS = [64, 128, 256, 512, 512] as const;
-const CONVS_PER_BLOCK: Record<ModelName, readonly number[]> = {
+const CONVS_PER_BLOCK: Record<VggModel, readonly number[]> = {
   vgg16: [2, 2, 3, 3, 3],
   vgg19: [2, 2, 4, 4, 4],
 };
 
 /** Layers in execution order: block1_conv1, block1_conv2, block1_pool, block2_conv1, ... */
-export function vggLayers(model: ModelName): VggLayer[] {
-  const layers: VggLayer[] = [];
+export function vggLayers(model: VggModel): Layer[] {
+  const layers: Layer[] = [];
   let inChannels = 3;
   CONVS_PER_BLOCK[model].forEach((count, b) => {
     const outChannels = BLOCK_CHANNELS[b];
@@ -44,15 +29,12 @@ export function vggLayers(model: ModelName): VggLayer[] {
   return layers;
 }
 
-export function convLayers(model: ModelName): ConvLayer[] {
+export function convLayers(model: VggModel): ConvLayer[] {
   return vggLayers(model).filter((l): l is ConvLayer => l.kind === "conv");
 }
 
-/** Caffe pre-processing as Keras' preprocess_input(mode="caffe"): BGR order, ImageNet mean removed. */
-export const CAFFE_MEAN_BGR = [103.939, 116.779, 123.68] as const;
-
 /** The model's layers from the first through `layer` (a conv or pool name). */
-export function layersThrough(model: ModelName, layer: string): VggLayer[] {
+export function layersThrough(model: VggModel, layer: string): Layer[] {
   const all = vggLayers(model);
   const end = all.findIndex((l) => l.name === layer);
   if (end < 0) {
@@ -63,7 +45,7 @@ export function layersThrough(model: ModelName, layer: string): VggLayer[] {
 }
 
 /** Number of 2x2/2 poolings applied before `layer`'s output (a pool layer counts itself). */
-export function poolsThrough(model: ModelName, layer: string): number {
+export function poolsThrough(model: VggModel, layer: string): number {
   return layersThrough(model, layer).filter((l) => l.kind === "pool").length;
 }
 
@@ -75,12 +57,12 @@ function pooledSize(size: number, pools: number): number {
 }
 
 /** The one feature-size function: width and height of `layer`'s activations for an input of `size`. */
-export function featureSize(model: ModelName, size: { readonly width: number; readonly height: number }, layer: string): { width: number; height: number } {
+export function featureSize(model: VggModel, size: ImageSize, layer: string): ImageSize {
   const pools = poolsThrough(model, layer);
   return { width: pooledSize(size.width, pools), height: pooledSize(size.height, pools) };
 }
 
 /** Smallest input side that still has activations at `layer`: 2^(poolings before it). */
-export function minimumInputSide(model: ModelName, layer: string): number {
+export function minimumInputSide(model: VggModel, layer: string): number {
   return 2 ** poolsThrough(model, layer);
 }

@@ -1,17 +1,8 @@
-import type { ModelName } from "./VggArchitecture.js";
-
-/** A downloadable weights file: where it lives and what it must hash to. */
-export interface CatalogueEntry {
-  readonly model: ModelName;
-  readonly url: string;
-  /** Name of the file in the cache directory. */
-  readonly fileName: string;
-  readonly size: number;
-  readonly md5: string;
-}
+import type { CatalogueEntry } from "../weights/WeightStore.js";
+import type { VggModel } from "./VggArchitecture.js";
 
 /** Keras' ImageNet "notop" files (convolutional part only), as keras.applications downloads them. */
-export const WEIGHT_CATALOGUE: Readonly<Record<ModelName, CatalogueEntry>> = {
+export const VGG_CATALOGUE: Readonly<Record<VggModel, CatalogueEntry>> = {
   vgg16: {
     model: "vgg16",
     url: "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",

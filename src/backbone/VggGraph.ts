@@ -1,15 +1,7 @@
 import type { GraphBuilder } from "../graph/GraphBuilder.js";
-import { layersThrough, type Pooling } from "./VggArchitecture.js";
-import type { VggWeights } from "./VggWeights.js";
+import { layersThrough } from "./VggArchitecture.js";
+import type { Activation, BackboneGraph, BackboneWeights, Pooling } from "./Backbone.js";
 import { PasticheError } from "../errors.js";
-
-/** A tensor in the graph with its NCHW shape (N = 1). */
-export interface Activation {
-  readonly tensor: string;
-  readonly channels: number;
-  readonly height: number;
-  readonly width: number;
-}
 
 interface ConvStep {
   readonly kind: "conv";
@@ -36,12 +28,12 @@ type Step = ConvStep | PoolStep;
  * routes it to the positions equal to the pooled maximum; average-pool spreads it evenly. Pooling
  * floors odd sizes as Keras does, so the dropped last row/column gets zero gradient.
  */
-export class VggGraph {
+export class VggGraph implements BackboneGraph {
   private readonly steps: Step[] = [];
 
   constructor(
     private readonly g: GraphBuilder,
-    private readonly weights: VggWeights,
+    private readonly weights: BackboneWeights,
     private readonly pooling: Pooling,
   ) {}
 

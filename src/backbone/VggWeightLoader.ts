@@ -2,30 +2,20 @@ import { stat } from "node:fs/promises";
 import path from "node:path";
 import h5wasm, { type Attribute, type Dataset, type File as H5File, type Group } from "h5wasm/node";
 import { PasticheError } from "../errors.js";
-import { MODEL_NAMES, convLayers, layersThrough, type ConvLayer, type ModelName } from "./VggArchitecture.js";
-import { WEIGHT_CATALOGUE } from "./VggCatalogue.js";
-import type { ConvParams, VggWeights } from "./VggWeights.js";
-import { resolveWeights, type ResolveWeightsOptions } from "../weights/WeightStore.js";
-
-export interface LoadWeightsOptions {
-  /**
-   * Load only the conv layers up to this layer (a conv or pool name, inclusive); the engine
-   * computes nothing deeper. The file may then also lack the layers after it.
-   */
-  upTo?: string;
-  /** Provenance already known (from resolveWeights), so the file is not hashed a second time. */
-  source?: { md5: string; catalogued: boolean; note?: string };
-}
+import { resolveWeights } from "../weights/WeightStore.js";
+import type { BackboneWeights, ConvLayer, ConvParams, LoadWeightsOptions, ObtainWeightsOptions } from "./Backbone.js";
+import { VGG_MODELS, convLayers, layersThrough, type VggModel } from "./VggArchitecture.js";
+import { VGG_CATALOGUE } from "./VggCatalogue.js";
 
 /** The conv layers of `model` up to and including `upTo` (a conv or pool layer name; default all). */
-export function convLayersUpTo(model: ModelName, upTo?: string): ConvLayer[] {
+export function convLayersUpTo(model: VggModel, upTo?: string): ConvLayer[] {
   return upTo === undefined ? convLayers(model) : layersThrough(model, upTo).filter((l): l is ConvLayer => l.kind === "conv");
 }
 
 /** resolveWeights (user file, cache or download) followed by loadVggWeights. */
-export async function obtainVggWeights(options: ResolveWeightsOptions & { upTo?: string }): Promise<VggWeights> {
-  const resolved = await resolveWeights(options);
-  return loadVggWeights(resolved.path, options.model, { upTo: options.upTo, source: resolved });
+export async function obtainVggWeights(model: VggModel, options: ObtainWeightsOptions): Promise<BackboneWeights> {
+  const resolved = await resolveWeights({ ...options, entry: options.entry ?? VGG_CATALOGUE[model] });
+  return loadVggWeights(resolved.path, model, { upTo: options.upTo, source: resolved });
 }
 
 /**
@@ -34,9 +24,9 @@ export async function obtainVggWeights(options: ResolveWeightsOptions & { upTo?:
  */
 export async function loadVggWeights(
   file: string,
-  model: ModelName,
+  model: VggModel,
   options: LoadWeightsOptions = {},
-): Promise<VggWeights> {
+): Promise<BackboneWeights> {
   const abs = path.resolve(file);
   const wanted = convLayersUpTo(model, options.upTo);
   const st = await stat(abs).catch((e: NodeJS.ErrnoException) => {
@@ -44,7 +34,7 @@ export async function loadVggWeights(
   });
   if (!st.isFile()) throw new PasticheError("WEIGHTS_MISSING", `Weights path is not a file: ${abs}`);
   // As a local file: hashed and compared with the catalogue.
-  const source = options.source ?? (await resolveWeights({ model, weights: abs }));
+  const source = options.source ?? (await resolveWeights({ entry: VGG_CATALOGUE[model], weights: abs }));
 
   const h5 = await openH5(abs, model);
   try {
@@ -61,22 +51,22 @@ export async function loadVggWeights(
   }
 }
 
-const upper = (model: ModelName) => model.toUpperCase();
+const upper = (model: VggModel) => model.toUpperCase();
 
 function invalid(file: string, problem: string, fix: string): PasticheError {
   return new PasticheError("WEIGHTS_INVALID", `Invalid weights file ${file}: ${problem}. ${fix}`);
 }
 
-function defaultFix(model: ModelName): string {
+function defaultFix(model: VggModel): string {
   return (
-    `Pass Keras' ${WEIGHT_CATALOGUE[model].fileName} with --weights FILE, ` +
+    `Pass Keras' ${VGG_CATALOGUE[model].fileName} with --weights FILE, ` +
     `or omit --weights to download it.`
   );
 }
 
 let errorsThrow = false;
 
-async function openH5(file: string, model: ModelName): Promise<H5File> {
+async function openH5(file: string, model: VggModel): Promise<H5File> {
   const module = await h5wasm.ready;
   if (!errorsThrow) {
     // By default HDF5 prints its error stack to stderr and h5wasm returns invalid handles;
@@ -118,7 +108,7 @@ function groupAt(h5: H5File, name: string): Group | null {
 }
 
 /** Names of the layers the file holds weights for, in file order. */
-function weightedLayers(h5: H5File, file: string, model: ModelName): string[] {
+function weightedLayers(h5: H5File, file: string, model: VggModel): string[] {
   const names = stringList(h5, "layer_names");
   if (!names) {
     throw invalid(file, "no root attribute layer_names, so it is not a Keras HDF5 weights file", defaultFix(model));
@@ -134,7 +124,7 @@ function weightedLayers(h5: H5File, file: string, model: ModelName): string[] {
  * Why the file's weighted layers do not fit `model`, or null. Missing layers are accepted only at
  * the deep end and beyond the first `needed` conv layers (a file written only up to some depth).
  */
-function layoutProblem(layers: ReadonlySet<string>, model: ModelName, needed: number): string | null {
+function layoutProblem(layers: ReadonlySet<string>, model: VggModel, needed: number): string | null {
   const convs = convLayers(model).map((l) => l.name);
   const extra = [...layers].filter((n) => !convs.includes(n));
   if (extra.length > 0) return `it has layers ${extra.join(", ")} that ${upper(model)} does not have`;
@@ -149,13 +139,13 @@ function layoutProblem(layers: ReadonlySet<string>, model: ModelName, needed: nu
   return null;
 }
 
-function checkLayout(h5: H5File, file: string, model: ModelName, needed: number): void {
+function checkLayout(h5: H5File, file: string, model: VggModel, needed: number): void {
   const layers = new Set(weightedLayers(h5, file, model));
   const problem = layoutProblem(layers, model, needed);
   if (!problem) return;
   // Name the other model only when the layers contradict this one, not when the file is merely shallow.
   const contradicts = layoutProblem(layers, model, 0) !== null;
-  const other = contradicts ? MODEL_NAMES.find((m) => m !== model && layoutProblem(layers, m, 0) === null) : undefined;
+  const other = contradicts ? VGG_MODELS.find((m) => m !== model && layoutProblem(layers, m, 0) === null) : undefined;
   const fix = other
     ? `This looks like ${upper(other)} weights; use --model ${other} (or the ${upper(model)} file with --weights FILE).`
     : defaultFix(model);
@@ -168,7 +158,7 @@ function kernelAndBias(names: [string, string]): [string, string] {
   return [kernel, names[0] === kernel ? names[1] : names[0]];
 }
 
-function readLayer(h5: H5File, file: string, model: ModelName, layer: ConvLayer): ConvParams {
+function readLayer(h5: H5File, file: string, model: VggModel, layer: ConvLayer): ConvParams {
   const group = groupAt(h5, layer.name) as Group; // checkLayout has seen it
   const names = stringList(group, "weight_names") ?? [];
   if (names.length !== 2) {
@@ -199,7 +189,7 @@ function readTensor(
   name: string,
   expected: number[],
   file: string,
-  model: ModelName,
+  model: VggModel,
   layer: string,
 ): Float32Array {
   const entity = group.get(name);

@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { score, type ImageScore } from "../pipeline/Score.js";
 import type { StylizeOptions, StylizeResult } from "../pipeline/types.js";
-import { WEIGHT_CATALOGUE } from "../backbone/VggCatalogue.js";
+import { backboneFor } from "../backbone/Backbone.js";
 import { weightsCacheDir } from "../weights/WeightStore.js";
 
 const describeInput = (input: string | Buffer) => (typeof input === "string" ? input : `<${input.length} bytes>`);
@@ -36,7 +36,7 @@ export type ReportScore = { score: ImageScore; scoreNote?: undefined } | { score
  * used VGG19, else the cached catalogue file. Nothing is downloaded for a report.
  */
 export async function reportScore(options: StylizeOptions, result: StylizeResult): Promise<ReportScore> {
-  const cached = path.join(weightsCacheDir(), WEIGHT_CATALOGUE.vgg19.fileName);
+  const cached = path.join(weightsCacheDir(), backboneFor("vgg19").catalogue.fileName);
   const weights = result.settings.model === "vgg19" ? result.weights.path : existsSync(cached) ? cached : undefined;
   if (!weights) return { score: null, scoreNote: "the score needs VGG19 weights: run `pastiche score` with --weights, or `pastiche` once with --model vgg19" };
   const [s] = await score({

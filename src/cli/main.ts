@@ -2,7 +2,7 @@ import { Command, CommanderError, Option } from "commander";
 import path from "node:path";
 import { isPasticheError, PasticheError, type OptionNamer } from "../errors.js";
 import { checkOutputPath, checkWritablePath, writeFileAtomic, writeImageAtomic } from "../image/ImageIO.js";
-import { MODEL_NAMES } from "../backbone/VggArchitecture.js";
+import { MODEL_NAMES } from "../backbone/Backbone.js";
 import { wholeNumber } from "../options/Check.js";
 import { OPTION_KEYS, OPTIONS, type OptionSpec, type OptionValues } from "../pipeline/OptionSchema.js";
 import { PRESETS, PRESET_NAMES, type Preset } from "../pipeline/Presets.js";

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { PasticheError, type OptionName } from "../errors.js";
 import { positiveNumber, wholeNumber } from "../options/Check.js";
-import type { ModelName } from "../backbone/VggArchitecture.js";
+import type { ModelName } from "../backbone/Backbone.js";
 import { isLoopback } from "../server/AccessControl.js";
 import { buildServer } from "../server/Server.js";
 

@@ -1,10 +1,10 @@
 import { Argument, type Command, Option } from "commander";
 import { PasticheError } from "../errors.js";
-import { MODEL_NAMES, type ModelName } from "../backbone/VggArchitecture.js";
+import { backboneFor, MODEL_NAMES, type ModelName } from "../backbone/Backbone.js";
 import { PRESETS } from "../pipeline/Presets.js";
-import { WEIGHT_CATALOGUE, type CatalogueEntry } from "../backbone/VggCatalogue.js";
 import {
   cachedWeightsPath,
+  type CatalogueEntry,
   inspectCachedWeights,
   resolveWeights,
   verifyCachedWeights,
@@ -24,7 +24,7 @@ export interface WeightsContext {
 }
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
-const fetchCommand = (models: readonly ModelName[]) =>
+const fetchCommand = (models: readonly string[]) =>
   `pastiche weights fetch${models.length === 1 ? ` --model ${models[0]}` : ""}`;
 
 /**
@@ -76,7 +76,6 @@ async function fetchAll(entries: CatalogueEntry[], ctx: WeightsContext): Promise
     for (const entry of entries) {
       const display = new ProgressDisplay(false);
       const resolved = await resolveWeights({
-        model: entry.model,
         entry,
         cacheDir: ctx.cacheDir,
         onProgress: (received, total) => display.download(received, total),
@@ -115,7 +114,7 @@ export function addWeightsCommand(program: Command): void {
     .addOption(new Option("--model <name>", "one network (default: every one; for path, the default preset's)").choices(MODEL_NAMES))
     .action((action: WeightsAction, o: { model?: ModelName }) =>
       runWeights(action, o.model, {
-        catalogue: WEIGHT_CATALOGUE,
+        catalogue: Object.fromEntries(MODEL_NAMES.map((m) => [m, backboneFor(m).catalogue])) as Record<ModelName, CatalogueEntry>,
         cacheDir: weightsCacheDir(),
         print: (line) => process.stdout.write(`${line}\n`),
       }),

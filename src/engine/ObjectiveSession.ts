@@ -1,7 +1,7 @@
 import type { FloatType } from "../graph/GraphBuilder.js";
 import { buildObjectiveGraph, GRAD_OUTPUT, IMAGE_INPUT, LOSS_OUTPUT, termOutput } from "../objective/ObjectiveGraph.js";
 import type { ObjectiveEvaluation, ObjectiveSpec, ObjectiveTargets } from "../objective/ObjectiveSpec.js";
-import type { VggWeights } from "../backbone/VggWeights.js";
+import type { BackboneWeights } from "../backbone/Backbone.js";
 import type { Engine, EngineSession, EngineSettings, FloatArray, Tensor } from "./Engine.js";
 import { onnxRuntimeCpu } from "./OnnxRuntimeCpu.js";
 
@@ -20,7 +20,7 @@ export class ObjectiveSession {
 
   static async create(
     spec: ObjectiveSpec,
-    weights: VggWeights,
+    weights: BackboneWeights,
     settings: EngineSettings = {},
     floatType: FloatType = "float32",
     engine: Engine = onnxRuntimeCpu,

@@ -1,7 +1,7 @@
 import { buildTargetGraph, IMAGE_INPUT } from "../objective/ObjectiveGraph.js";
 import type { ObjectiveOptions } from "../objective/ObjectiveSpec.js";
 import type { Features, ImageSize } from "../objective/terms/LossTerm.js";
-import type { VggWeights } from "../backbone/VggWeights.js";
+import type { BackboneWeights } from "../backbone/Backbone.js";
 import type { Engine, EngineSession, EngineSettings } from "./Engine.js";
 import { onnxRuntimeCpu } from "./OnnxRuntimeCpu.js";
 
@@ -13,7 +13,7 @@ export class TargetExtractor {
     private readonly size: ImageSize,
   ) {}
 
-  static async create(options: ObjectiveOptions, weights: VggWeights, size: ImageSize, settings: EngineSettings = {}, engine: Engine = onnxRuntimeCpu): Promise<TargetExtractor> {
+  static async create(options: ObjectiveOptions, weights: BackboneWeights, size: ImageSize, settings: EngineSettings = {}, engine: Engine = onnxRuntimeCpu): Promise<TargetExtractor> {
     const graph = buildTargetGraph(options, weights, size, engine.nativeOps);
     const session = await engine.createSession(graph.bytes, settings);
     return new TargetExtractor(session, graph.features, { width: size.width, height: size.height });

@@ -1,7 +1,5 @@
 import { GraphBuilder, type FloatType, type NativeOps } from "../graph/GraphBuilder.js";
-import { VggGraph, type Activation } from "../backbone/VggGraph.js";
-import { layersThrough, vggLayers, type ModelName } from "../backbone/VggArchitecture.js";
-import type { VggWeights } from "../backbone/VggWeights.js";
+import { backboneFor, type Activation, type BackboneWeights, type ModelName } from "../backbone/Backbone.js";
 import { activeTerms, termLayers } from "./LossTerms.js";
 import type { LayerWeight, ObjectiveOptions, ObjectiveSpec } from "./ObjectiveSpec.js";
 import type { FeatureGraph, ImageSize, TermGraph } from "./terms/LossTerm.js";
@@ -25,11 +23,11 @@ export interface CompiledGraph {
  * d loss / d image. Inputs: `image` [1,3,H,W] and each term's targets. Outputs: `loss`,
  * `term:<name>` (scalars) and `grad` [1,3,H,W].
  */
-export function buildObjectiveGraph(spec: ObjectiveSpec, weights: VggWeights, floatType: FloatType, nativeOps: NativeOps): CompiledGraph {
+export function buildObjectiveGraph(spec: ObjectiveSpec, weights: BackboneWeights, floatType: FloatType, nativeOps: NativeOps): CompiledGraph {
   const g = new GraphBuilder(floatType, nativeOps);
   const { height: H, width: W } = spec;
   const image = g.input(IMAGE_INPUT, [1, 3, H, W]);
-  const vgg = new VggGraph(g, weights, spec.pooling);
+  const vgg = backboneFor(spec.model).graph(g, weights, spec.pooling);
   const acts = vgg.forward(image, H, W, deepestLayer(spec.model, termLayers(spec)));
 
   const inputs = new Map<string, readonly number[]>();
@@ -66,10 +64,10 @@ export interface TargetGraph {
   readonly features: readonly string[];
 }
 
-export function buildTargetGraph(options: ObjectiveOptions, weights: VggWeights, size: ImageSize, nativeOps: NativeOps): TargetGraph {
+export function buildTargetGraph(options: ObjectiveOptions, weights: BackboneWeights, size: ImageSize, nativeOps: NativeOps): TargetGraph {
   const g = new GraphBuilder("float32", nativeOps);
   const image = g.input(IMAGE_INPUT, [1, 3, size.height, size.width]);
-  const acts = new VggGraph(g, weights, options.pooling).forward(image, size.height, size.width, deepestLayer(options.model, termLayers(options)));
+  const acts = backboneFor(options.model).graph(g, weights, options.pooling).forward(image, size.height, size.width, deepestLayer(options.model, termLayers(options)));
   const features: string[] = [];
   const f: FeatureGraph = {
     g,
@@ -87,10 +85,11 @@ export function buildTargetGraph(options: ObjectiveOptions, weights: VggWeights,
 
 /** The deepest of the given layers in network order: nothing past it is computed. */
 export function deepestLayer(model: ModelName, layers: readonly LayerWeight[]): string {
-  const order = vggLayers(model).map((l) => l.name);
+  const backbone = backboneFor(model);
+  const order = backbone.layers.map((l) => l.name);
   let deepest = -1;
   for (const { layer } of layers) {
-    layersThrough(model, layer); // rejects unknown names with the list of known ones
+    backbone.layersThrough(layer); // rejects unknown names with the list of known ones
     deepest = Math.max(deepest, order.indexOf(layer));
   }
   if (deepest < 0) throw new Error("an objective needs at least one content or style layer");

@@ -1,4 +1,4 @@
-import type { ModelName, Pooling } from "../backbone/VggArchitecture.js";
+import type { ModelName, Pooling } from "../backbone/Backbone.js";
 
 export type { Pooling };
 

@@ -1,5 +1,5 @@
 import type { OptionName } from "../errors.js";
-import { MODEL_NAMES, POOLINGS } from "../backbone/VggArchitecture.js";
+import { MODEL_NAMES, POOLINGS } from "../backbone/Backbone.js";
 import { NORMALIZATIONS, type LayerWeight } from "../objective/ObjectiveSpec.js";
 import { PRESET_NAMES } from "./Presets.js";
 import * as check from "../options/Check.js";

@@ -1,6 +1,6 @@
+import { backboneFor } from "../backbone/Backbone.js";
 import { PasticheError } from "../errors.js";
 import { readMask } from "../image/Mask.js";
-import { poolsThrough } from "../backbone/VggArchitecture.js";
 import type { Size } from "./Geometry.js";
 import { OPTIONS } from "./OptionSchema.js";
 import type { Settings } from "./Settings.js";
@@ -43,7 +43,7 @@ export class RegionMasks {
   at(style: number, layer: string, size: Size): Float32Array {
     let m = this.coverage(this.styleLabels[style], size);
     let { width: w, height: h } = size;
-    for (let p = poolsThrough(this.model, layer); p > 0; p--) {
+    for (let p = backboneFor(this.model).poolsThrough(layer); p > 0; p--) {
       const w2 = Math.floor(w / 2);
       const h2 = Math.floor(h / 2);
       const next = new Float32Array(w2 * h2);

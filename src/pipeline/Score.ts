@@ -3,11 +3,8 @@ import type { ObjectiveOptions } from "../objective/ObjectiveSpec.js";
 import { featureName } from "../objective/terms/ContentTerm.js";
 import { gramName } from "../objective/terms/LossTerm.js";
 import { PasticheError } from "../errors.js";
-import { imageToCaffe } from "../backbone/CaffeTensor.js";
 import { readImage, resizeTo, type RgbImage } from "../image/ImageIO.js";
-import { featureSize, minimumInputSide } from "../backbone/VggArchitecture.js";
-import { obtainVggWeights } from "../backbone/VggWeightLoader.js";
-import type { VggWeights } from "../backbone/VggWeights.js";
+import { backboneFor, type BackboneWeights } from "../backbone/Backbone.js";
 import { styleSize } from "./Geometry.js";
 import { DEFAULT_MAX_INPUT_PIXELS } from "./OptionSchema.js";
 import type { ImageInput } from "./types.js";
@@ -61,13 +58,13 @@ export async function score(options: ScoreOptions): Promise<ImageScore[]> {
   const content = await readImage(options.content, { ...limits, label: "content image" });
   const styles = await Promise.all(options.styles.map((s, i) => readImage(s, { ...limits, label: `style image ${i + 1}` })));
   const images = await Promise.all(options.images.map((s, i) => readImage(s, { ...limits, label: `image ${i + 1}` })));
-  const minSide = minimumInputSide(YARDSTICK.model, YARDSTICK.styleLayers[4]);
+  const minSide = backboneFor(YARDSTICK.model).minimumInputSide(YARDSTICK.styleLayers[4]);
   for (const [i, img] of images.entries()) {
     if (Math.min(img.width, img.height) < minSide) {
       throw new PasticheError("INPUT_TOO_SMALL", `image ${i + 1} is ${img.width}x${img.height}; scoring needs at least ${minSide} px on each side`);
     }
   }
-  const weights = await obtainVggWeights({ model: YARDSTICK.model, weights: options.weights, upTo: YARDSTICK.styleLayers[4] });
+  const weights = await backboneFor(YARDSTICK.model).obtainWeights({ weights: options.weights, upTo: YARDSTICK.styleLayers[4] });
   const yardstick = new Yardstick(weights, options.threads);
   try {
     const total = blend.reduce((a, b) => a + b, 0);
@@ -145,7 +142,7 @@ class Yardstick {
   private readonly extractors = new Map<string, TargetExtractor>();
 
   constructor(
-    private readonly weights: VggWeights,
+    private readonly weights: BackboneWeights,
     private readonly threads: number | undefined,
   ) {}
 
@@ -156,11 +153,11 @@ class Yardstick {
       extractor = await TargetExtractor.create(YARDSTICK_FEATURES, this.weights, image, { threads: this.threads });
       this.extractors.set(key, extractor);
     }
-    const out = await extractor.extract(imageToCaffe(image));
+    const out = await extractor.extract(backboneFor(YARDSTICK.model).toInput(image));
     const grams = new Map<string, Float64Array>();
     for (const layer of YARDSTICK.styleLayers) {
       const g = out.get(gramName(layer))!;
-      const { width, height } = featureSize(YARDSTICK.model, image, layer);
+      const { width, height } = backboneFor(YARDSTICK.model).featureSize(image, layer);
       const pixels = width * height;
       grams.set(layer, Float64Array.from(g, (v) => v / pixels));
     }

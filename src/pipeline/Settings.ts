@@ -2,7 +2,7 @@ import type { OptionName } from "../errors.js";
 import { termLayers } from "../objective/LossTerms.js";
 import type { LayerWeight } from "../objective/ObjectiveSpec.js";
 import { deepestLayer } from "../objective/ObjectiveGraph.js";
-import { minimumInputSide, vggLayers, type ModelName } from "../backbone/VggArchitecture.js";
+import { backboneFor, type ModelName } from "../backbone/Backbone.js";
 import { badOption } from "../options/Check.js";
 import { OPTION_KEYS, OPTIONS, type OptionKey, type OptionSpec, type OptionValue } from "./OptionSchema.js";
 import { PRESETS, type Preset } from "./Presets.js";
@@ -61,10 +61,11 @@ export function resolveSettings(options: StylizeOptions): Settings {
 }
 
 function knownLayers(option: OptionName, layers: readonly LayerWeight[], model: ModelName): void {
-  const known = new Set(vggLayers(model).map((l) => l.name));
+  const { layers: all } = backboneFor(model);
+  const known = new Set(all.map((l) => l.name));
   for (const { layer } of layers) {
     if (!known.has(layer)) {
-      const convs = vggLayers(model).filter((l) => l.kind === "conv").map((l) => l.name);
+      const convs = all.filter((l) => l.kind === "conv").map((l) => l.name);
       throw badOption((name) => `unknown layer "${layer}" in ${name(option)} for ${model}; known layers: ${convs.join(", ")}`);
     }
   }
@@ -72,5 +73,5 @@ function knownLayers(option: OptionName, layers: readonly LayerWeight[], model: 
 
 /** Smallest image side that still has activations at the deepest layer used: 2^(pools before it). */
 export function minimumSide(settings: Settings): number {
-  return minimumInputSide(settings.model, deepestLayer(settings.model, termLayers(settings)));
+  return backboneFor(settings.model).minimumInputSide(deepestLayer(settings.model, termLayers(settings)));
 }

@@ -14,8 +14,7 @@ import { Lbfgs } from "../optim/Lbfgs.js";
 import type { Optimizer } from "../optim/Optimizer.js";
 import { formatBytes } from "../util/Bytes.js";
 import { mulberry32 } from "../util/Random.js";
-import { obtainVggWeights } from "../backbone/VggWeightLoader.js";
-import type { VggWeights } from "../backbone/VggWeights.js";
+import { backboneFor, type BackboneWeights } from "../backbone/Backbone.js";
 import { pyramid, styleSize, workingSize, type Size } from "./Geometry.js";
 import { checkMemoryBudget, defaultMemoryBudget, type ImageSize } from "./MemoryBudget.js";
 import { RegionMasks } from "./RegionMasks.js";
@@ -98,8 +97,7 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
     );
   }
 
-  const weights = await obtainVggWeights({
-    model: settings.model,
+  const weights = await backboneFor(settings.model).obtainWeights({
     weights: options.weights,
     upTo: deepestLayer(settings.model, termLayers(settings)),
     onProgress: (received, total) => job.emit("download", { received, total }),
@@ -215,7 +213,7 @@ function colorSources(settings: Settings, content: RgbImage, styles: RgbImage[])
 async function computeTargets(
   spec: ObjectiveSpec,
   settings: Settings,
-  weights: VggWeights,
+  weights: BackboneWeights,
   content: RgbImage,
   styles: RgbImage[],
   regions: RegionMasks | undefined,

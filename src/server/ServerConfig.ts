@@ -1,4 +1,4 @@
-import { MODEL_NAMES, type ModelName } from "../backbone/VggArchitecture.js";
+import { MODEL_NAMES, type ModelName } from "../backbone/Backbone.js";
 import { badOption, oneOf, text, wholeNumber } from "../options/Check.js";
 import { defaultMemoryBudget } from "../pipeline/MemoryBudget.js";
 import { MIN_SIZE } from "../pipeline/OptionSchema.js";

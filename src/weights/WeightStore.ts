@@ -4,20 +4,28 @@ import * as fsp from "node:fs/promises";
 import { homedir } from "node:os";
 import path from "node:path";
 import { isPasticheError, PasticheError } from "../errors.js";
-import type { ModelName } from "../backbone/VggArchitecture.js";
-import { WEIGHT_CATALOGUE, type CatalogueEntry } from "../backbone/VggCatalogue.js";
+
+/** A downloadable weights file (a backbone's catalogue entry): where it lives and what it must hash to. */
+export interface CatalogueEntry {
+  /** The network it is for, as --model names it. */
+  readonly model: string;
+  readonly url: string;
+  /** Name of the file in the cache directory. */
+  readonly fileName: string;
+  readonly size: number;
+  readonly md5: string;
+}
 
 /** Called for every chunk received; `received` includes bytes resumed from an earlier run. */
 export type DownloadListener = (received: number, total: number) => void;
 
 export interface ResolveWeightsOptions {
-  model: ModelName;
+  /** The catalogue file to use when no local file is given (Backbone.catalogue). */
+  entry: CatalogueEntry;
   /** A local file (--weights): used as is, never downloaded, replaced or deleted. */
   weights?: string;
   /** Defaults to weightsCacheDir(). */
   cacheDir?: string;
-  /** Defaults to WEIGHT_CATALOGUE[model]; tests point it at a local server. */
-  entry?: CatalogueEntry;
   onProgress?: DownloadListener;
   signal?: AbortSignal;
 }
@@ -58,7 +66,7 @@ export async function md5File(file: string): Promise<string> {
  * downloading (or resuming) it first if it is missing or fails its size/md5 check.
  */
 export async function resolveWeights(options: ResolveWeightsOptions): Promise<ResolvedWeights> {
-  const entry = options.entry ?? WEIGHT_CATALOGUE[options.model];
+  const { entry } = options;
   if (options.weights !== undefined) return localWeights(options.weights, entry);
   const target = cachedWeightsPath(entry, options.cacheDir);
   // Concurrent callers in one process (the web server) share one check and one download rather

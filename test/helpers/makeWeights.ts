@@ -3,16 +3,16 @@
  * filled with seeded random weights, for tests that need real channel counts without the real file.
  *
  *   const tensors = await writeRandomVggH5("/tmp/x/vgg16.h5", "vgg16", { seed: 1 });
- *   const weights = await loadVggWeights("/tmp/x/vgg16.h5", "vgg16");
+ *   const weights = await backboneFor("vgg16").loadWeights("/tmp/x/vgg16.h5");
  *
  * A full VGG16 file (58.9 MB) takes well under a second to write; `upTo` writes a smaller,
- * depth-limited file that loadVggWeights accepts when its own `upTo` is not deeper.
+ * depth-limited file that loadWeights accepts when its own `upTo` is not deeper.
  */
 import { mulberry32 } from "../../src/util/Random.js";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import h5wasm from "h5wasm/node";
-import { vggLayers, type ModelName } from "../../src/backbone/VggArchitecture.js";
+import { backboneFor, type ModelName } from "../../src/backbone/Backbone.js";
 
 /** A deliberate flaw, to test that the loader rejects it. */
 export type WeightsDefect =
@@ -62,7 +62,7 @@ export async function writeRandomVggH5(file: string, model: ModelName, options: 
   module.activate_throwing_error_handler();
   const rand = mulberry32(options.seed);
   const { defect } = options;
-  let layers = vggLayers(model);
+  let layers = backboneFor(model).layers;
   if (options.upTo !== undefined) {
     const end = layers.findIndex((l) => l.name === options.upTo);
     if (end < 0) throw new Error(`unknown ${model} layer ${options.upTo}`);

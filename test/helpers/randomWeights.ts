@@ -1,15 +1,15 @@
-import { convLayers, type ModelName } from "../../src/backbone/VggArchitecture.js";
-import type { ConvParams, VggWeights } from "../../src/backbone/VggWeights.js";
+import { backboneFor, type BackboneWeights, type ConvParams, type ModelName } from "../../src/backbone/Backbone.js";
 import { mulberry32 } from "../../src/util/Random.js";
 
 /**
  * In-memory VGG weights with He-scaled uniform values (activations keep a sane range through the
  * net) and small positive biases, for layers up to `upTo` (default: all).
  */
-export function randomVggWeights(model: ModelName, seed: number, upTo?: string): VggWeights {
+export function randomVggWeights(model: ModelName, seed: number, upTo?: string): BackboneWeights {
   const rand = mulberry32(seed);
   const layers = new Map<string, ConvParams>();
-  for (const l of convLayers(model)) {
+  for (const l of backboneFor(model).layers) {
+    if (l.kind !== "conv") continue;
     const bound = Math.sqrt(6 / (9 * l.inChannels));
     const kernel = new Float32Array(9 * l.inChannels * l.outChannels).map(() => (2 * rand() - 1) * bound);
     const bias = new Float32Array(l.outChannels).map(() => 0.1 * rand());

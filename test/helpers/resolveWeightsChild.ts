@@ -8,7 +8,7 @@ import { resolveWeights } from "../../src/weights/WeightStore.js";
 
 const [entry, cacheDir] = process.argv.slice(2);
 try {
-  console.log(JSON.stringify(await resolveWeights({ model: "vgg19", entry: JSON.parse(entry), cacheDir })));
+  console.log(JSON.stringify(await resolveWeights({ entry: JSON.parse(entry), cacheDir })));
 } catch (e) {
   if (isPasticheError(e)) {
     console.error(JSON.stringify({ code: e.code, message: e.message }));

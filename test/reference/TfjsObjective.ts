@@ -5,8 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { LayerWeight, ObjectiveSpec } from "../../src/objective/ObjectiveSpec.js";
-import { vggLayers } from "../../src/backbone/VggArchitecture.js";
-import type { VggWeights } from "../../src/backbone/VggWeights.js";
+import { backboneFor, type BackboneWeights } from "../../src/backbone/Backbone.js";
 
 /** Content features [1,C,h,w] and style Gram matrices [C,C], by layer. */
 export interface ReferenceTargets {
@@ -32,10 +31,10 @@ async function useCpu(): Promise<void> {
 }
 
 /** Activations (NHWC) at `wanted`, running VGG only as deep as the deepest wanted layer. */
-function features(spec: ObjectiveSpec, weights: VggWeights, x: tf.Tensor4D, wanted: ReadonlySet<string>): Map<string, tf.Tensor4D> {
+function features(spec: ObjectiveSpec, weights: BackboneWeights, x: tf.Tensor4D, wanted: ReadonlySet<string>): Map<string, tf.Tensor4D> {
   const out = new Map<string, tf.Tensor4D>();
   let h = x;
-  for (const layer of vggLayers(spec.model)) {
+  for (const layer of backboneFor(spec.model).layers) {
     if (out.size === wanted.size) break;
     if (layer.kind === "pool") {
       h = spec.pooling === "max" ? tf.maxPool(h, 2, 2, "valid") : tf.avgPool(h, 2, 2, "valid");
@@ -74,7 +73,7 @@ function layerNames(layers: readonly LayerWeight[]): Set<string> {
 /** Content features [1,C,h,w] (NCHW, flattened) and Gram matrices [C,C] of `image` at the spec's layers. */
 export async function tfjsTargets(
   spec: ObjectiveSpec,
-  weights: VggWeights,
+  weights: BackboneWeights,
   contentImage: Float32Array,
   styleImage: Float32Array,
 ): Promise<ReferenceTargets> {
@@ -116,7 +115,7 @@ function totalVariation(x: tf.Tensor4D, power: number): tf.Scalar {
 /** Loss terms and d loss / d image (NCHW, flattened) of `image` against `targets`. */
 export async function tfjsEvaluate(
   spec: ObjectiveSpec,
-  weights: VggWeights,
+  weights: BackboneWeights,
   targets: ReferenceTargets,
   image: Float32Array,
 ): Promise<ReferenceEvaluation> {

@@ -1,5 +1,5 @@
 import type { GraphBuilder } from "../../graph/GraphBuilder.js";
-import type { Activation } from "../../backbone/VggGraph.js";
+import type { Activation, ImageSize } from "../../backbone/Backbone.js";
 import type { LayerWeight, ObjectiveOptions, ObjectiveSpec } from "../ObjectiveSpec.js";
 
 /**
@@ -56,10 +56,7 @@ export interface FeatureGraph {
 /** Features (by name, as declared in `features`) of one target image. */
 export type Features = ReadonlyMap<string, Float32Array>;
 
-export interface ImageSize {
-  readonly width: number;
-  readonly height: number;
-}
+export type { ImageSize };
 
 /** The target images of one scale, through the target graph. */
 export interface TargetImages {

@@ -1,4 +1,4 @@
-import type { Activation } from "../../backbone/VggGraph.js";
+import type { Activation } from "../../backbone/Backbone.js";
 import type { GraphBuilder } from "../../graph/GraphBuilder.js";
 import type { ObjectiveSpec } from "../ObjectiveSpec.js";
 import { gram, gramFeatures, gramName, relativeWeights, sum, type LossTerm } from "./LossTerm.js";

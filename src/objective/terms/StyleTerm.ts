@@ -1,5 +1,4 @@
-import { featureSize, type ModelName } from "../../backbone/VggArchitecture.js";
-import type { Activation } from "../../backbone/VggGraph.js";
+import { backboneFor, type Activation, type ModelName } from "../../backbone/Backbone.js";
 import type { GraphBuilder } from "../../graph/GraphBuilder.js";
 import type { Normalization, ObjectiveSpec } from "../ObjectiveSpec.js";
 import { gram, gramFeatures, gramName, inverseEnergy, relativeWeights, sum, type ImageSize, type LossTerm } from "./LossTerm.js";
@@ -20,7 +19,7 @@ export const styleScale: Scale = (g, spec, a, target, weight) => NORMALISATION[s
 
 /** Pixel count of `layer`'s activations for an image of `size`. */
 export function layerPixels(model: ModelName, size: ImageSize, layer: string): number {
-  const { width, height } = featureSize(model, size, layer);
+  const { width, height } = backboneFor(model).featureSize(size, layer);
   return width * height;
 }
 
