@@ -70,13 +70,13 @@ const base: ObjectiveSpec = {
   styleWeight: 1,
   tvWeight: 1,
   tvPower: 1.25,
-  normalization: "seed",
+  normalization: "image",
   pooling: "max",
 };
 
 const cases: [string, Partial<ObjectiveSpec>][] = [
   ["content term alone", { styleWeight: 0, tvWeight: 0 }],
-  ["style term alone, seed normalisation", { contentWeight: 0, tvWeight: 0 }],
+  ["style term alone, image normalisation", { contentWeight: 0, tvWeight: 0 }],
   ["style term alone, gatys normalisation", { contentWeight: 0, tvWeight: 0, normalization: "gatys" }],
   ["style term alone, balanced normalisation", { contentWeight: 0, tvWeight: 0, normalization: "balanced" }],
   ["content term alone, balanced normalisation", { styleWeight: 0, tvWeight: 0, normalization: "balanced" }],
@@ -88,7 +88,7 @@ const cases: [string, Partial<ObjectiveSpec>][] = [
   ["all terms, odd size 13x17, average pooling", { height: 13, width: 17, pooling: "avg", styleWeight: 1e4 }],
   // 37x53 pools to 18x26 then 9x13: odd sizes on both sides of a pooling.
   ["all terms, odd size 37x53, max pooling", { height: 37, width: 53, styleWeight: 1e4 }],
-  ["masked style regions alone, seed normalisation", { contentWeight: 0, tvWeight: 0, styleRegions: 2 }],
+  ["masked style regions alone, image normalisation", { contentWeight: 0, tvWeight: 0, styleRegions: 2 }],
   ["masked style regions alone, gatys normalisation", { contentWeight: 0, tvWeight: 0, styleRegions: 2, normalization: "gatys" }],
   ["masked style regions alone, balanced normalisation", { contentWeight: 0, tvWeight: 0, styleRegions: 2, normalization: "balanced" }],
 ];

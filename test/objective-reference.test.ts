@@ -34,8 +34,8 @@ function spec(height: number, width: number, normalization: Normalization, pooli
     width,
     contentLayers: layers("block4_conv2"),
     styleLayers: layers("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"),
-    contentWeight: { seed: 0.02, gatys: 1, balanced: 1 }[normalization],
-    styleWeight: { seed: 4.5, gatys: 1e3, balanced: 10 }[normalization],
+    contentWeight: { image: 0.02, gatys: 1, balanced: 1 }[normalization],
+    styleWeight: { image: 4.5, gatys: 1e3, balanced: 10 }[normalization],
     tvWeight: normalization === "balanced" ? 1e-4 : 0.5,
     tvPower: 1.25,
     normalization,
@@ -44,9 +44,9 @@ function spec(height: number, width: number, normalization: Normalization, pooli
 }
 
 const cases: [number, number, Normalization, "max" | "avg"][] = [
-  [32, 48, "seed", "max"],
+  [32, 48, "image", "max"],
   [32, 48, "balanced", "max"],
-  [32, 48, "seed", "avg"],
+  [32, 48, "image", "avg"],
   [32, 48, "gatys", "max"],
   [32, 48, "gatys", "avg"],
 ];

@@ -28,7 +28,7 @@ function makeSpec(overrides: Partial<ObjectiveSpec>): ObjectiveSpec {
     styleWeight: 1,
     tvWeight: 0,
     tvPower: 1.25,
-    normalization: "seed",
+    normalization: "image",
     pooling: "max",
     ...overrides,
   };
@@ -303,21 +303,21 @@ describe("tfjs reference objective", () => {
 
   test("(d) both normalisations: values, their ratio, and gradients with weighted layer averages", async () => {
     const layers = { styleWeight: 50, contentLayers: [{ layer: "block1_conv2", weight: 1 }], styleLayers: [{ layer: "block1_conv1", weight: 1 }, { layer: "block2_conv1", weight: 3 }] };
-    const seed = makeSpec({ ...layers, normalization: "seed" });
+    const byImage = makeSpec({ ...layers, normalization: "image" });
     const gatys = makeSpec({ ...layers, normalization: "gatys" });
-    const targets = await tfjsTargets(seed, weights, contentImage, styleImage);
-    const s = await tfjsEvaluate(seed, weights, targets, image);
+    const targets = await tfjsTargets(byImage, weights, contentImage, styleImage);
+    const s = await tfjsEvaluate(byImage, weights, targets, image);
     const g = await tfjsEvaluate(gatys, weights, targets, image);
-    assertClose(g.content, 0.5 * s.content, 1e-6, "gatys content is half the seed content");
+    assertClose(g.content, 0.5 * s.content, 1e-6, "gatys content is half the image-normalised content");
 
-    const single = (normalization: "seed" | "gatys"): ObjectiveSpec =>
+    const single = (normalization: "image" | "gatys"): ObjectiveSpec =>
       makeSpec({ styleLayers: [{ layer: "block2_conv1", weight: 1 }], contentWeight: 0, normalization });
-    const sOne = await tfjsEvaluate(single("seed"), weights, targets, image);
+    const sOne = await tfjsEvaluate(single("image"), weights, targets, image);
     const gOne = await tfjsEvaluate(single("gatys"), weights, targets, image);
-    // block2_conv1 at 12x16: C = 128, h*w = 6*8, against the seed's 3 channels and 12*16 pixels.
+    // block2_conv1 at 12x16: C = 128, h*w = 6*8, against the image normalisation's 3 channels and 12*16 pixels.
     assertClose(gOne.style / sOne.style, (9 * (H * W) ** 2) / (128 ** 2 * 48 ** 2), 1e-5, "style normalisation ratio");
 
-    for (const [spec, ev] of [[seed, s], [gatys, g]] as const) {
+    for (const [spec, ev] of [[byImage, s], [gatys, g]] as const) {
       const direct = objective64(spec, weights, targets, image);
       assertClose(ev.content, direct.content, 1e-4, `${spec.normalization} content`);
       assertClose(ev.style, direct.style, 1e-4, `${spec.normalization} style`);

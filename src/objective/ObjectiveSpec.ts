@@ -10,7 +10,8 @@ export interface LayerWeight {
 
 /**
  * How the loss terms are scaled; each term module says what a mode means for it.
- * `seed`: exactly METHOD.md (style by the input image's pixel count, content unscaled).
+ * `image`: exactly METHOD.md: style by the input image's 3 channels and pixel count, 1/(4 * 3^2 * (H*W)^2),
+ *         whatever the layer; content unscaled.
  * `gatys`: per layer, by its own channels and pixel count (Gatys et al.).
  * `balanced`: every term relative to its target (style and content by the target's squared norm,
  *         TV as a mean). With Caffe-scale activations gatys' block4 term outweighs block1's by ~1e4,
@@ -18,8 +19,8 @@ export interface LayerWeight {
  *         layer weights say, and are independent of the image size (so coarse scales need no
  *         reweighting).
  */
-export type Normalization = "seed" | "gatys" | "balanced";
-export const NORMALIZATIONS: readonly Normalization[] = ["seed", "gatys", "balanced"];
+export type Normalization = "image" | "gatys" | "balanced";
+export const NORMALIZATIONS: readonly Normalization[] = ["image", "gatys", "balanced"];
 
 /**
  * What fixes the arithmetic of an objective apart from the image size: the network and each loss

@@ -147,7 +147,7 @@ export const OPTIONS = {
   tvPower: option("tvPower", "TV power", real(1, 4, "<p>"), "exponent of the total-variation loss, >= 1", fromPreset),
   contentLayers: option("contentLayers", "content layers", layers, "comma-separated layers, each with an optional :weight", fromPreset),
   styleLayers: option("styleLayers", "style layers", layers, "comma-separated layers, each with an optional :weight", fromPreset),
-  normalization: option("normalization", "normalization", choice(NORMALIZATIONS, "<mode>"), "loss normalisation: seed = METHOD.md's, gatys = per layer, balanced = each layer relative to its target", fromPreset),
+  normalization: option("normalization", "normalization", choice(NORMALIZATIONS, "<mode>"), "loss normalisation: image = by the input image's channels and pixels (METHOD.md), gatys = per layer, balanced = each layer relative to its target", fromPreset),
   pooling: option("pooling", "pooling", choice(POOLINGS, "<kind>"), "pooling in the network", fromPreset),
   init: option("init", "init", choice(["noise", "content", "recolored", "style"] as const, "<kind>"), "starting image; recolored = the photo in the painting's colours", fromPreset),
   initImage: option("initImage", "init image", image, "start from this image instead"),

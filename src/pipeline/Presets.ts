@@ -33,7 +33,7 @@ const seed: Preset = {
   styleWeight: 4.5,
   tvWeight: 0.995,
   tvPower: 1.25,
-  normalization: "seed",
+  normalization: "image",
   pooling: "max",
   optimizer: "lbfgs",
   lr: 1,

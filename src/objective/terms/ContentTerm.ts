@@ -6,11 +6,11 @@ import { inverseEnergy, relativeWeights, sum, type LossTerm } from "./LossTerm.j
 export const featureName = (layer: string) => `content:${layer}`;
 
 /**
- * The scale k (a graph scalar) of a layer's sum((F-P)^2), times `weight`: `seed` 1 as METHOD.md,
+ * The scale k (a graph scalar) of a layer's sum((F-P)^2), times `weight`: `image` 1 as METHOD.md,
  * `gatys` 1/2 as Gatys et al., `balanced` 1 / sum(P^2).
  */
 const NORMALISATION: Record<Normalization, (g: GraphBuilder, target: string, weight: number) => string> = {
-  seed: (g, _target, weight) => g.scalar(weight),
+  image: (g, _target, weight) => g.scalar(weight),
   gatys: (g, _target, weight) => g.scalar(0.5 * weight),
   balanced: (g, target, weight) => g.op("Mul", [inverseEnergy(g, target), g.scalar(weight)]),
 };

@@ -8,7 +8,7 @@ const regionKey = (region: number, layer: string) => `${region}:${layer}`;
 const maskName = (region: number, layer: string) => `mask:${regionKey(region, layer)}`;
 
 /**
- * The region's style scale. `seed` and `balanced` keep the unmasked term's; `gatys` divides by the
+ * The region's style scale. `image` and `balanced` keep the unmasked term's; `gatys` divides by the
  * region's mask energy sum(m^2), which stands in for h*w (guarded for empty regions) and is an
  * input, so the scale is a graph node.
  */

@@ -8,7 +8,7 @@ type Scale = (g: GraphBuilder, spec: ObjectiveSpec, a: Activation, target: strin
 /** The scale k (a graph scalar) of a layer's style error sum((G-A)^2), times `weight`, for each normalisation. */
 const NORMALISATION: Record<Normalization, Scale> = {
   /** METHOD.md: 1 / (4 * 3^2 * (H*W)^2) with H*W the input image's pixel count. */
-  seed: (g, spec, _a, _target, weight) => g.scalar(weight * (1 / (4 * 3 ** 2 * (spec.height * spec.width) ** 2))),
+  image: (g, spec, _a, _target, weight) => g.scalar(weight * (1 / (4 * 3 ** 2 * (spec.height * spec.width) ** 2))),
   /** Gatys et al.: 1 / (4 C^2 (h w)^2) with the layer's own channels and pixel count. */
   gatys: (g, _spec, a, _target, weight) => g.scalar(weight * (1 / (4 * a.channels ** 2 * (a.height * a.width) ** 2))),
   /** 1 / sum(A^2): the error relative to the target's own energy. */
