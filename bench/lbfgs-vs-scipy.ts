@@ -21,6 +21,7 @@ import { prepareTargets, termLayers } from "../src/objective/LossTerms.js";
 import { deepestLayer } from "../src/objective/ObjectiveGraph.js";
 import type { ObjectiveSpec } from "../src/objective/ObjectiveSpec.js";
 import { readImage, resizeTo } from "../src/image/ImageIO.js";
+import { DEFAULT_MAX_INPUT_PIXELS } from "../src/pipeline/OptionSchema.js";
 import { Lbfgs } from "../src/optim/Lbfgs.js";
 import type { Objective } from "../src/optim/Optimizer.js";
 import { PRESETS } from "../src/pipeline/Presets.js";
@@ -108,8 +109,8 @@ async function buildObjective(size: number, threads: number | undefined): Promis
   const spec: ObjectiveSpec = { ...PRESETS.seed, model: "vgg19", height: size, width: size };
   const weights = await backboneFor("vgg19").loadWeights(WEIGHTS, { upTo: deepestLayer("vgg19", termLayers(spec)) });
   // Squashed to the same square as the output (as --preset seed does), so the Grams need no rescaling.
-  const content = await resizeTo(await readImage(CONTENT), size, size);
-  const style = await resizeTo(await readImage(STYLE), size, size);
+  const content = await resizeTo(await readImage(CONTENT, { maxPixels: DEFAULT_MAX_INPUT_PIXELS }), size, size);
+  const style = await resizeTo(await readImage(STYLE, { maxPixels: DEFAULT_MAX_INPUT_PIXELS }), size, size);
   const extractor = await TargetExtractor.create(spec, weights, { height: size, width: size }, { threads });
   const contentFeatures = await extractor.extract(vgg19.toInput(content));
   const styleFeatures = await extractor.extract(vgg19.toInput(style));

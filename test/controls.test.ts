@@ -9,6 +9,9 @@ import sharp from "sharp";
 import { stylize } from "../src/pipeline/Stylize.js";
 import type { StylizeOptions, StylizeResult } from "../src/pipeline/types.js";
 import { readImage, resizeTo, type RgbImage } from "../src/image/ImageIO.js";
+import { DEFAULT_MAX_INPUT_PIXELS } from "../src/pipeline/OptionSchema.js";
+
+const limits = { maxPixels: DEFAULT_MAX_INPUT_PIXELS };
 
 // Each control changes the picture the way it promises (issue: "Beyond the seed"), on the shared
 // VGG19 weights at small sizes.
@@ -56,7 +59,7 @@ const meanAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>, pick: (i: numbe
 };
 
 async function contentAt(r: StylizeResult): Promise<RgbImage> {
-  return resizeTo(await readImage(CONTENT), r.width, r.height);
+  return resizeTo(await readImage(CONTENT, limits), r.width, r.height);
 }
 
 test("--preserve-colors luminance keeps the content's chrominance", { skip }, async () => {

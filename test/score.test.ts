@@ -17,6 +17,7 @@ import { readImage } from "../src/image/ImageIO.js";
 import { score, YARDSTICK } from "../src/pipeline/Score.js";
 import { mulberry32 } from "../src/util/Random.js";
 import { backboneFor } from "../src/backbone/Backbone.js";
+import { rejectsWith } from "./helpers/assertions.js";
 import { writeRandomVggH5 } from "./helpers/makeWeights.js";
 import { tfjsTargets } from "./reference/TfjsObjective.js";
 
@@ -154,6 +155,12 @@ test("pastiche score: a missing image or no --image is exit 2 with the fix", asy
   const tiny = await cli("score", png("b"), png("a"), "--image", join(dir, "tiny.png"), "--weights", weights);
   assert.equal(tiny.code, 2);
   assert.match(tiny.stderr, /at least 16 px/);
+});
+
+test("score() checks maxInputPixels as a run does: the library names the option, not a CLI flag", async () => {
+  const options = { content: png("a"), styles: [png("b")], images: [png("c")], weights };
+  await rejectsWith(score({ ...options, maxInputPixels: 0 }), "BAD_OPTION", "max input pixels must be a whole number");
+  await rejectsWith(score({ ...options, maxInputPixels: 1000 }), "INPUT_TOO_LARGE", "48x32");
 });
 
 test("the default preset brings block1_conv1's error (colour, fine texture) below half of the photo's own (dog + scream, 112 px)", { skip: noShared }, async () => {

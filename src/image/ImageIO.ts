@@ -15,13 +15,14 @@ export interface RgbImage {
 export type ImageFormat = "png" | "jpg" | "webp";
 
 export interface ReadImageOptions {
-  /** Refuse images with more pixels than this, judged from the header before decoding. */
-  maxPixels?: number;
+  /**
+   * Refuse images with more pixels than this, judged from the header before decoding. The caller's
+   * checked maxInputPixels option (its default is the schema's).
+   */
+  maxPixels: number;
   /** How to call the image in messages, e.g. "style image 2". */
   label?: string;
 }
-
-export const DEFAULT_MAX_PIXELS = 100_000_000;
 
 const READABLE_FORMATS = "JPEG, PNG, WebP, AVIF, TIFF or GIF";
 
@@ -31,12 +32,9 @@ const READABLE_FORMATS = "JPEG, PNG, WebP, AVIF, TIFF or GIF";
  */
 export async function readImage(
   input: string | Buffer,
-  options: ReadImageOptions = {},
+  options: ReadImageOptions,
 ): Promise<RgbImage & { notes: string[] }> {
-  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
-  if (!Number.isSafeInteger(maxPixels) || maxPixels < 1) {
-    throw new PasticheError("BAD_OPTION", `--max-input-pixels must be a whole number >= 1, got ${maxPixels}`);
-  }
+  const { maxPixels } = options;
   const name = describeImage(input, options.label);
   if (typeof input === "string") {
     await checkInputFile(input, name);

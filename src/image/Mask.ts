@@ -1,4 +1,5 @@
 import { PasticheError } from "../errors.js";
+import { wholeNumber } from "../options/Check.js";
 import { describeImage, readImage, resizeTo, type ReadImageOptions, type RgbImage } from "./ImageIO.js";
 
 export interface MaskOptions extends ReadImageOptions {
@@ -24,14 +25,11 @@ export async function readMask(
   input: string | Buffer,
   width: number,
   height: number,
-  options: MaskOptions = {},
+  options: MaskOptions,
 ): Promise<Mask> {
   const label = options.label ?? "the mask";
-  const maxColors = options.maxColors ?? DEFAULT_MAX_MASK_COLORS;
   // Labels are bytes.
-  if (!Number.isInteger(maxColors) || maxColors < 1 || maxColors > 256) {
-    throw new PasticheError("BAD_OPTION", `The mask colour limit must be a whole number from 1 to 256, got ${maxColors}`);
-  }
+  const maxColors = wholeNumber({ key: "maxColors", label: "the mask colour limit" }, options.maxColors ?? DEFAULT_MAX_MASK_COLORS, 1, 256);
   const source = await readImage(input, { ...options, label });
   const notes = [...source.notes];
 

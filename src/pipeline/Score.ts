@@ -6,7 +6,7 @@ import { PasticheError } from "../errors.js";
 import { readImage, resizeTo, type RgbImage } from "../image/ImageIO.js";
 import { backboneFor, type BackboneWeights } from "../backbone/Backbone.js";
 import { styleSize } from "./Geometry.js";
-import { DEFAULT_MAX_INPUT_PIXELS } from "./OptionSchema.js";
+import { DEFAULT_MAX_INPUT_PIXELS, OPTIONS } from "./OptionSchema.js";
 import type { ImageInput } from "./types.js";
 
 /**
@@ -48,7 +48,8 @@ export interface ScoreOptions {
  * image's size, each style to the image's pixel count keeping its own aspect ratio.
  */
 export async function score(options: ScoreOptions): Promise<ImageScore[]> {
-  const limits = { maxPixels: options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS };
+  const { maxInputPixels } = OPTIONS;
+  const limits = { maxPixels: maxInputPixels.kind.check(maxInputPixels, options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS) };
   const blend = options.styleBlend ?? options.styles.map(() => 1);
   if (options.styles.length === 0) throw new PasticheError("BAD_OPTION", "no style image given; pass at least one");
   if (options.images.length === 0) throw new PasticheError("BAD_OPTION", "no image to score given; pass at least one");
