@@ -74,17 +74,13 @@ test("the first update moves every coordinate by lr against the gradient's sign"
   for (let i = 0; i < n; i++) assert.ok(Math.abs(rec.points[1][i] - (x0[i] - 0.25 * Math.sign(g0[i]))) < 1e-7);
 });
 
-test("moments carry over between calls until reset()", async () => {
+test("moments carry over between calls while the dimension stays the same", async () => {
   const x0 = new Float64Array(n);
   const continued = new Adam({ lr: 0.1, steps: 10 });
   const first = await continued.minimize(quadratic, x0);
   const second = await continued.minimize(quadratic, first.x);
   const fresh = await new Adam({ lr: 0.1, steps: 10 }).minimize(quadratic, first.x);
   assert.notDeepEqual(second.x, fresh.x);
-
-  continued.reset();
-  const afterReset = await continued.minimize(quadratic, first.x);
-  assert.deepEqual(afterReset, fresh);
 
   const otherSize = await continued.minimize(quadratic, new Float64Array(n + 1));
   const freshOtherSize = await new Adam({ lr: 0.1, steps: 10 }).minimize(quadratic, new Float64Array(n + 1));

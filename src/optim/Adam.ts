@@ -15,7 +15,7 @@ export interface AdamOptions {
  * Adam (Kingma & Ba 2015). Each `minimize` call makes `steps` evaluations and updates x after each
  * but the last. Unlike Lbfgs, the moment estimates carry over to the next call while the dimension
  * stays the same: the pipeline calls it once per outer iteration, and restarting the moments would
- * make each restart's first update a full-size sign step. `reset()` forgets them.
+ * make each restart's first update a full-size sign step. A new dimension starts them afresh.
  */
 export class Adam implements Optimizer {
   private readonly lr: number;
@@ -26,7 +26,7 @@ export class Adam implements Optimizer {
   private readonly signal: AbortSignal | undefined;
   private m = new Float64Array(0);
   private v = new Float64Array(0);
-  /** Updates made since the last reset, for the bias correction. */
+  /** Updates made since the moments were started, for the bias correction. */
   private t = 0;
 
   constructor(options: AdamOptions = {}) {
@@ -38,12 +38,6 @@ export class Adam implements Optimizer {
     if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`steps must be a positive integer, got ${steps}`);
     this.steps = steps;
     this.signal = options.signal;
-  }
-
-  reset(): void {
-    this.m = new Float64Array(0);
-    this.v = new Float64Array(0);
-    this.t = 0;
   }
 
   async minimize(f: Objective, x0: Float64Array): Promise<MinimizeResult> {
