@@ -20,7 +20,7 @@ import { checkMemoryBudget, defaultMemoryBudget, type ImageSize } from "./Memory
 import { RegionMasks } from "./RegionMasks.js";
 import { OPTIONS } from "./OptionSchema.js";
 import { minimumSide, resolveSettings, type Settings } from "./Settings.js";
-import type { Preview, Progress, StylizeOptions, StylizeResult } from "./types.js";
+import type { DownloadProgress, Preview, Progress, StylizeOptions, StylizeResult } from "./types.js";
 
 /** The image after an outer iteration, for checkpoints (`--save-every`) and for recovering from a NaN. */
 export interface Checkpoint {
@@ -34,7 +34,7 @@ interface StylizeJobEvents {
   progress: [Progress];
   preview: [Preview];
   checkpoint: [Checkpoint];
-  download: [{ received: number; total: number }];
+  download: [DownloadProgress];
   notice: [string];
 }
 

@@ -33,6 +33,12 @@ export interface Progress {
   etaS: number;
 }
 
+/** Weights being fetched for a run (first run without a local weights file); bytes. */
+export interface DownloadProgress {
+  received: number;
+  total: number;
+}
+
 export interface Preview {
   png: Buffer;
   width: number;

@@ -1,6 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { Progress } from "../pipeline/types.js";
-import type { DownloadProgress, JobQueue, JobStatus } from "./JobQueue.js";
+import type { DownloadProgress } from "../pipeline/types.js";
+import type { JobQueue, JobStatus } from "./JobQueue.js";
 
 /** Comment lines keep proxies and idle timers from closing a stream while a job waits in the queue. */
 const HEARTBEAT_MS = 15_000;

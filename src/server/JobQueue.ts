@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { isPasticheError, PasticheError } from "../errors.js";
 import { stylize } from "../pipeline/Stylize.js";
-import type { Preview, Progress, StylizeOptions } from "../pipeline/types.js";
+import type { DownloadProgress, Preview, Progress, StylizeOptions } from "../pipeline/types.js";
 import { formatBytes } from "../util/Bytes.js";
 import { nameByField } from "./ApiError.js";
 
@@ -44,12 +44,6 @@ export interface JobStatus {
   error: { code: string; message: string } | null;
   /** Things the user should know, e.g. that only the first frame of an animation is used. */
   notices: string[];
-}
-
-/** Weights being fetched on a job's behalf (first run without a local weights file). */
-export interface DownloadProgress {
-  received: number;
-  total: number;
 }
 
 interface Job {
