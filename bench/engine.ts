@@ -47,15 +47,11 @@ function seedSpec(model: ModelName, size: number): ObjectiveSpec {
 /** Multiply-adds x2 of one evaluation: forward convs, backward-input convs, Gram and its backward. */
 export function flopsPerEvaluation(spec: ObjectiveSpec): number {
   const styleLayers = new Set(spec.styleLayers.map((l) => l.layer));
-  let h = spec.height;
-  let w = spec.width;
+  const backbone = backboneFor(spec.model);
   let flops = 0;
-  for (const layer of backboneFor(spec.model).layersThrough(deepestLayer(spec.model, termLayers(spec)))) {
-    if (layer.kind === "pool") {
-      h = Math.floor(h / 2);
-      w = Math.floor(w / 2);
-      continue;
-    }
+  for (const layer of backbone.layersThrough(deepestLayer(spec.model, termLayers(spec)))) {
+    if (layer.kind === "pool") continue;
+    const { width: w, height: h } = backbone.featureSize(spec, layer.name);
     flops += 2 * 2 * 9 * layer.inChannels * layer.outChannels * h * w;
     if (styleLayers.has(layer.name)) flops += 2 * 2 * layer.outChannels ** 2 * h * w;
   }
