@@ -37,7 +37,11 @@ interface Measurement {
   rssMb: number;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 
 function measure(preset: PresetName, model: ModelName, size: number, file: string, memory: OrtMemoryOptions, runs: number, threads?: number): Measurement {
   const args = [CHILD, preset, model, String(size), file, JSON.stringify(memory), String(runs), ...(threads ? [String(threads)] : [])];
