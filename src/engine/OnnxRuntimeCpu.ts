@@ -50,11 +50,13 @@ export function createOnnxRuntimeCpu(memory: OrtMemoryOptions = LEAN_MEMORY): En
     },
 
     /**
-     * ~1.1 GB for the runtime, weights and sessions plus ~4.3 KB per output pixel (fitted to
-     * bench/engine.ts's peak RSS at 256 and 512 px). Coarse-to-fine scales release their sessions
+     * Peak RSS of a whole run: ~0.75 GB for Node, the runtime, the weights and the sessions' copies
+     * of them, plus ~3 KB per output pixel (activations, the optimiser's history). Fitted above
+     * `pastiche` runs' peaks: seed preset (VGG16) 0.86 / 1.26 GB at 256 / 512 px, default (VGG19)
+     * 0.78 / 1.16-1.19 / 2.26 GB at 256 / 512 / 768 px. Coarse-to-fine scales release their sessions
      * in turn, so the finest scale sets the peak.
      */
-    estimateMemoryBytes: (outputPixels) => 1.1e9 + 4300 * outputPixels,
+    estimateMemoryBytes: (outputPixels) => 0.75e9 + 3000 * outputPixels,
   };
 }
 
