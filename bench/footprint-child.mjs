@@ -3,13 +3,13 @@
 // style image (released), then the objective session and its evaluations. One JSON line on stdout.
 // Plain JavaScript on the built library (dist/), as a user runs it (see bench/engine-child.mjs).
 //   node bench/footprint-child.mjs <preset> <model> <size> <weights.h5> <memory options JSON> <runs> [threads]
+import { backboneFor } from "../dist/backbone/Backbone.js";
 import { ObjectiveSession } from "../dist/engine/ObjectiveSession.js";
 import { createOnnxRuntimeCpu } from "../dist/engine/OnnxRuntimeCpu.js";
 import { TargetExtractor } from "../dist/engine/TargetExtractor.js";
 import { termLayers } from "../dist/objective/LossTerms.js";
 import { deepestLayer } from "../dist/objective/ObjectiveGraph.js";
 import { PRESETS } from "../dist/pipeline/Presets.js";
-import { loadVggWeights } from "../dist/weights/WeightLoader.js";
 
 const [preset, model, sizeText, weightsFile, memoryJson, runsText, threadsText] = process.argv.slice(2);
 const size = Number(sizeText);
@@ -18,7 +18,7 @@ const settings = threadsText ? { threads: Number(threadsText) } : {};
 const engine = createOnnxRuntimeCpu(JSON.parse(memoryJson));
 
 const spec = { ...PRESETS[preset], model, height: size, width: size, pixelRatio: 1, styleRegions: 0 };
-const weights = await loadVggWeights(weightsFile, model, { upTo: deepestLayer(model, termLayers(spec)) });
+const weights = await backboneFor(model).loadWeights(weightsFile, { upTo: deepestLayer(model, termLayers(spec)) });
 // Random pixels and targets: neither the cost nor the memory of an evaluation depends on the values.
 const rand = (n) => new Float32Array(n).map(() => Math.random());
 const image = () => rand(3 * size * size).map((v) => 255 * v - 128);

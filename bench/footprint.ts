@@ -19,7 +19,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { LEAN_MEMORY, type OrtMemoryOptions } from "../src/engine/OnnxRuntimeCpu.js";
-import type { ModelName } from "../src/model/VggArchitecture.js";
+import type { ModelName } from "../src/backbone/Backbone.js";
 import { PRESET_NAMES, type PresetName } from "../src/pipeline/Presets.js";
 import { writeRandomVggH5 } from "../test/helpers/makeWeights.js";
 import { arg } from "./args.js";
