@@ -4,11 +4,11 @@
  * each, with 50 finished jobs kept, would otherwise hold gigabytes.
  */
 import assert from "node:assert/strict";
-import { once } from "node:events";
 import { describe, it } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { JobQueue, type JobSubmission } from "../src/server/JobQueue.js";
+import type { JobStatus, JobSubmission } from "../src/server/JobQueue.js";
+import { LocalJobQueue } from "../src/server/LocalJobQueue.js";
 import { HAVE_WEIGHTS, NO_WEIGHTS_REASON, WEIGHTS, gradientPng, texturePng } from "./helpers/serverClient.js";
 
 setFlagsFromString("--expose-gc");
@@ -18,16 +18,25 @@ const OWNER = "a".repeat(43);
 const limits = { maxRunning: 1, maxQueued: 4, memoryBudgetBytes: 2 ** 40, maxHistory: 50 };
 
 /** Submits a job whose images only the queue holds; the WeakRefs tell whether they are still alive. */
-async function submit(queue: JobQueue, fields: Partial<JobSubmission["options"]>, content?: Buffer): Promise<{ id: string; refs: WeakRef<Buffer>[] }> {
+async function submit(queue: LocalJobQueue, fields: Partial<JobSubmission["options"]>, content?: Buffer): Promise<{ id: string; refs: WeakRef<Buffer>[] }> {
   const images = [content ?? (await gradientPng(64, 48)), await texturePng(48, 48)];
   const refs = images.map((b) => new WeakRef(b));
-  const { id } = queue.submit({
+  const { id } = await queue.submit({
     owner: OWNER,
     options: { content: images[0], styles: [images[1]], preset: "gatys", size: 48, iterations: 1, evalsPerIteration: 2, model: "vgg19", weights: WEIGHTS, ...fields },
     memoryBytes: 1,
     summary: { preset: "gatys", size: 48, strength: 1, styles: 1 },
   });
   return { id, refs };
+}
+
+/** The job's last status, once it has ended. */
+async function ended(queue: LocalJobQueue, id: string): Promise<JobStatus> {
+  return new Promise<JobStatus>((resolve) => {
+    void queue.watch(id, OWNER, (event) => {
+      if (event.type === "end") resolve(event.status);
+    });
+  });
 }
 
 async function collected(refs: WeakRef<Buffer>[]): Promise<boolean> {
@@ -42,31 +51,31 @@ async function collected(refs: WeakRef<Buffer>[]): Promise<boolean> {
 
 describe("a finished job holds no input images", () => {
   it("done", { skip: HAVE_WEIGHTS ? false : NO_WEIGHTS_REASON, timeout: 120_000 }, async () => {
-    const queue = new JobQueue(limits);
+    const queue = new LocalJobQueue(limits);
     const { id, refs } = await submit(queue, {});
-    const [status] = await once(queue.events(id, OWNER)!, "end");
+    const status = await ended(queue, id);
     assert.equal(status.state, "done", JSON.stringify(status.error));
-    assert.ok(queue.resultPng(id, OWNER), "the result is kept");
+    assert.ok(await queue.resultPng(id, OWNER), "the result is kept");
     assert.ok(await collected(refs), "the uploaded images are still held after the job ended");
   });
 
   it("failed", async () => {
-    const queue = new JobQueue(limits);
+    const queue = new LocalJobQueue(limits);
     const { id, refs } = await submit(queue, {}, Buffer.from("not an image, but 64 bytes of it..............................."));
-    const [status] = await once(queue.events(id, OWNER)!, "end");
+    const status = await ended(queue, id);
     assert.equal(status.state, "failed");
     assert.ok(await collected(refs), "the uploaded images are still held after the job failed");
   });
 
   it("cancelled while waiting", async () => {
-    const queue = new JobQueue({ ...limits, maxRunning: 1 });
+    const queue = new LocalJobQueue({ ...limits, maxRunning: 1 });
     const first = (await submit(queue, { iterations: 100, evalsPerIteration: 100 })).id;
     const { id, refs } = await submit(queue, {});
-    assert.equal(queue.get(id, OWNER)?.state, "queued");
-    queue.cancel(id, OWNER);
-    assert.equal(queue.get(id, OWNER)?.state, "cancelled");
+    assert.equal((await queue.get(id, OWNER))?.state, "queued");
+    await queue.cancel(id, OWNER);
+    assert.equal((await queue.get(id, OWNER))?.state, "cancelled");
     assert.ok(await collected(refs), "the uploaded images are still held after the job was cancelled");
-    queue.cancel(first, OWNER);
+    await queue.cancel(first, OWNER);
     await queue.close(10_000);
   });
 });

@@ -1,7 +1,6 @@
 import type { ServerResponse } from "node:http";
 import type { Progress } from "../pipeline/types.js";
-import type { DownloadProgress } from "../pipeline/types.js";
-import type { JobQueue, JobStatus } from "./JobQueue.js";
+import type { JobEvent, JobQueue, JobStatus } from "./JobQueue.js";
 
 /** Comment lines keep proxies and idle timers from closing a stream while a job waits in the queue. */
 const HEARTBEAT_MS = 15_000;
@@ -24,10 +23,16 @@ export class JobEvents {
   constructor(private readonly queue: JobQueue) {}
 
   /** Takes over `res`; the caller has checked that the job exists and is the owner's. */
-  attach(id: string, owner: string, res: ServerResponse, headers: Record<string, string>): void {
-    const status = this.queue.get(id, owner);
-    const events = this.queue.events(id, owner);
-    if (!status || !events) throw new Error(`attach called for unknown job ${id}`);
+  async attach(id: string, owner: string, res: ServerResponse, headers: Record<string, string>): Promise<void> {
+    // Watching before reading the status: an event in between is sent twice rather than missed.
+    const held: JobEvent[] = [];
+    let deliver: (event: JobEvent) => void = (event) => held.push(event);
+    const unwatch = await this.queue.watch(id, owner, (event) => deliver(event));
+    const status = await this.queue.get(id, owner);
+    if (!status || !unwatch) {
+      unwatch?.();
+      throw new Error(`attach called for unknown job ${id}`);
+    }
 
     res.writeHead(200, {
       ...headers,
@@ -37,38 +42,42 @@ export class JobEvents {
     });
     // The browser reconnects after this long if the connection drops mid-run.
     res.write("retry: 2000\n\n");
+    const end = (s: JobStatus) => {
+      send(res, s.state === "done" ? "done" : "failed", s);
+      res.end();
+    };
     send(res, "status", status);
     if (isFinished(status)) {
-      send(res, status.state === "done" ? "done" : "failed", status);
-      res.end();
+      unwatch();
+      end(status);
       return;
     }
     if (status.previewUrl) send(res, "preview", previewEvent(status));
 
-    const onStatus = (s: JobStatus) => send(res, "status", s);
-    const onProgress = (p: Progress) => send(res, "progress", p);
-    const onPreview = (s: JobStatus) => send(res, "preview", previewEvent(s));
-    const onNotice = (notice: string) => send(res, "notice", notice);
-    const onDownload = (d: DownloadProgress) => send(res, "download", d);
-    const onEnd = (s: JobStatus) => {
-      send(res, "status", s);
-      send(res, s.state === "done" ? "done" : "failed", s);
-      res.end();
+    deliver = (event) => {
+      if (res.writableEnded) return;
+      switch (event.type) {
+        case "status":
+          return send(res, "status", event.status);
+        case "progress":
+          return send(res, "progress", event.progress);
+        case "preview":
+          return send(res, "preview", previewEvent(event.status));
+        case "notice":
+          return send(res, "notice", event.notice);
+        case "download":
+          return send(res, "download", event.download);
+        case "end":
+          send(res, "status", event.status);
+          return end(event.status);
+      }
     };
+    for (const event of held) deliver(event);
     const heartbeat = setInterval(() => res.write(": ping\n\n"), HEARTBEAT_MS);
-    const listeners: [string, Parameters<typeof events.on>[1]][] = [
-      ["status", onStatus],
-      ["progress", onProgress],
-      ["preview", onPreview],
-      ["notice", onNotice],
-      ["download", onDownload],
-      ["end", onEnd],
-    ];
-    for (const [event, listener] of listeners) events.on(event, listener);
     this.streams.add(res);
     res.on("close", () => {
       clearInterval(heartbeat);
-      for (const [event, listener] of listeners) events.off(event, listener);
+      unwatch();
       this.streams.delete(res);
     });
   }

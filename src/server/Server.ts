@@ -7,7 +7,8 @@ import { ApiError, toApiError } from "./ApiError.js";
 import { identifyClient } from "./ClientIdentity.js";
 import { JobEvents } from "./JobEvents.js";
 import { MAX_STRENGTH, MIN_STRENGTH, readJobForm } from "./JobForm.js";
-import { JobQueue } from "./JobQueue.js";
+import type { JobQueue } from "./JobQueue.js";
+import { LocalJobQueue } from "./LocalJobQueue.js";
 import { resolveServerConfig, type ServerConfig } from "./ServerConfig.js";
 import { loadStaticFiles } from "./StaticFiles.js";
 import { toSubmission } from "./Submission.js";
@@ -39,19 +40,23 @@ declare module "fastify" {
 }
 
 /**
- * The web app: the page, and a JSON + server-sent-events API over a job queue.
- * `listen` is the caller's; closing the app cancels every job.
+ * The web app: the page, and a JSON + server-sent-events API over a job queue, by default the
+ * in-process one. `listen` is the caller's; closing the app closes the queue (the in-process one
+ * cancels every job).
  */
-export function buildServer(overrides: Partial<ServerConfig> = {}): FastifyInstance {
+export function buildServer(
+  overrides: Partial<ServerConfig> = {},
+  makeQueue: (config: ServerConfig) => JobQueue = (config) => new LocalJobQueue(config),
+): FastifyInstance {
   const config = resolveServerConfig(overrides);
   const staticFiles = loadStaticFiles();
-  const queue = new JobQueue(config);
+  const queue = makeQueue(config);
   const events = new JobEvents(queue);
   const limits = { maxUploadBytes: config.maxUploadBytes, maxStyles: config.maxStyles };
   const sendError = (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const apiError = toApiError(error, limits);
     if (apiError.status >= 500) request.log.error(error);
-    if (apiError.code === "QUEUE_FULL") reply.header("Retry-After", "30");
+    if (apiError.status === 503) reply.header("Retry-After", "30");
     return reply.status(apiError.status).headers(SECURITY_HEADERS).send(apiError.toJSON());
   };
   const app = Fastify({
@@ -117,9 +122,9 @@ export function buildServer(overrides: Partial<ServerConfig> = {}): FastifyInsta
 
   app.post("/api/jobs", async (request, reply) => {
     // Before the body is read: a full server does not buffer and sniff uploads it will refuse.
-    if (queue.isFull()) throw queue.fullError();
+    await queue.assertRoom();
     const form = await readJobForm(request, config);
-    const status = queue.submit(toSubmission(form, config, request.client));
+    const status = await queue.submit(toSubmission(form, config, request.client));
     return reply
       .status(202)
       .header("Location", `/api/jobs/${status.id}`)
@@ -127,32 +132,37 @@ export function buildServer(overrides: Partial<ServerConfig> = {}): FastifyInsta
   });
 
   // Every job route answers only the client that submitted the job; to others it does not exist.
-  app.get("/api/jobs", async (request) => ({ jobs: queue.list(request.client) }));
+  app.get("/api/jobs", async (request) => ({ jobs: await queue.list(request.client) }));
 
-  app.get("/api/jobs/:id", async (request: IdRequest) => queue.get(request.params.id, request.client) ?? notFound(request));
+  app.get("/api/jobs/:id", async (request: IdRequest) => (await queue.get(request.params.id, request.client)) ?? notFound(request));
 
   app.delete("/api/jobs/:id", async (request: IdRequest, reply) => {
-    const status = queue.cancel(request.params.id, request.client) ?? notFound(request);
+    const status = (await queue.cancel(request.params.id, request.client)) ?? notFound(request);
     // A running job stops within one evaluation; the events stream tells when.
     return reply.status(status.state === "running" ? 202 : 200).send(status);
   });
 
   app.get("/api/jobs/:id/events", async (request: IdRequest, reply: FastifyReply) => {
-    if (!queue.get(request.params.id, request.client)) notFound(request);
+    if (!(await queue.get(request.params.id, request.client))) notFound(request);
     reply.hijack();
-    events.attach(request.params.id, request.client, reply.raw, SECURITY_HEADERS);
+    await events.attach(request.params.id, request.client, reply.raw, SECURITY_HEADERS).catch((e: unknown) => {
+      // Hijacked: Fastify no longer answers for us. The job vanished or the queue went away in between.
+      request.log.error(e);
+      if (!reply.raw.headersSent) reply.raw.writeHead(503, SECURITY_HEADERS);
+      reply.raw.end();
+    });
   });
 
   app.get("/api/jobs/:id/preview.png", async (request: IdRequest, reply) => {
-    const status = queue.get(request.params.id, request.client) ?? notFound(request);
-    const png = queue.previewPng(status.id, request.client);
+    const status = (await queue.get(request.params.id, request.client)) ?? notFound(request);
+    const png = await queue.previewPng(status.id, request.client);
     if (!png) throw new ApiError(404, "NOT_READY", `Job ${status.id} has no preview (it is ${status.state})`);
     return reply.type("image/png").header("Cache-Control", "no-store").send(png);
   });
 
   app.get("/api/jobs/:id/result.png", async (request: IdRequest, reply) => {
-    const status = queue.get(request.params.id, request.client) ?? notFound(request);
-    const png = queue.resultPng(status.id, request.client);
+    const status = (await queue.get(request.params.id, request.client)) ?? notFound(request);
+    const png = await queue.resultPng(status.id, request.client);
     if (!png) throw new ApiError(409, "NOT_READY", `Job ${status.id} has no result yet (it is ${status.state})`);
     return reply
       .type("image/png")
