@@ -13,6 +13,7 @@ import { PROGRESS_FORMATS, progressReporter, writeFailure, type ProgressFormat }
 import { reportScore, runReport } from "./Report.js";
 import type { ScoreCliOptions } from "./score.js";
 import type { ServeOptions } from "./serve.js";
+import type { WorkerCliOptions } from "./worker.js";
 import { packageVersion } from "./version.js";
 import { addWeightsCommand } from "./weights.js";
 
@@ -49,6 +50,9 @@ function cliOption<T>(spec: OptionSpec<T>): Option {
   return spec.kind.parse ? option.argParser(parseWith(flag, spec.kind.parse)) : option;
 }
 
+/** The Redis server of the job queue shared by `serve --redis` and `worker`. */
+const redisOption = () => new Option("--redis <url>", "keep jobs in this Redis server (redis://HOST:PORT), where `pastiche worker` processes on any machine run them");
+
 function buildProgram(run: (content: string, styles: string[], o: CliOptions) => Promise<void>): Command {
   // Before the sub-commands are added: they inherit it, so their errors also exit 2, not 1.
   const program = new Command("pastiche")
@@ -81,10 +85,26 @@ function buildProgram(run: (content: string, styles: string[], o: CliOptions) =>
     .option("--token <secret>", "access token every client must give (default: none on 127.0.0.1, a random one printed in the address otherwise)")
     .option("--allowed-host <name...>", "host names clients may use besides localhost and IP addresses (default: none)")
     .option("--verbose", "log every request")
+    .addOption(redisOption())
+    .option("--workers <n>", "with --redis: jobs this process runs at once (default: 1; 0 = web only)", parseNumber("--workers"))
+    .option("--expire-hours <n>", "with --redis: how long finished jobs and their results stay in Redis (default: 24)", parseNumber("--expire-hours"))
     .action(async (o: ServeOptions) => {
       // Loaded only for `serve`, so that plain runs do not pay for Fastify's start-up.
       const { serve } = await import("./serve.js");
       await serve(o);
+    });
+  program
+    .command("worker")
+    .description("run the jobs of a `serve --redis` queue on this machine (any machine that reaches the Redis server)")
+    .addOption(redisOption().makeOptionMandatory())
+    .option("--concurrency <n>", "jobs run at once (default: 1)", parseNumber("--concurrency"))
+    .addOption(cliOption(OPTIONS.weights))
+    .addOption(cliOption(OPTIONS.model))
+    .addOption(cliOption(OPTIONS.threads))
+    .addOption(cliOption(OPTIONS.maxMemory))
+    .action(async (o: WorkerCliOptions) => {
+      const { work } = await import("./worker.js");
+      await work(o);
     });
   program
     .command("score")

@@ -5,7 +5,7 @@ import { formatBytes } from "../util/Bytes.js";
 export const nameByField: OptionNamer = (option) => `"${option.key}"`;
 
 /** The codes a client can see: the library's plus the ones only HTTP has. */
-export type ApiErrorCode = ErrorCode | "NOT_FOUND" | "NOT_READY" | "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "INTERNAL";
+export type ApiErrorCode = ErrorCode | "NOT_FOUND" | "NOT_READY" | "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "INTERNAL" | "QUEUE_UNAVAILABLE";
 
 /** Every failed request answers `{ error: { code, message } }` with this status. */
 export class ApiError extends Error {
