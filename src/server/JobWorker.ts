@@ -72,7 +72,6 @@ export class JobWorker {
     });
     // Connection trouble is reported once per outage by connectRedis; BullMQ retries by itself.
     this.worker.on("error", () => undefined);
-    this.worker.on("stalled", (id) => void this.requeued(id, "Its worker stopped responding (killed, or out of memory?): it starts again on another worker").catch(() => undefined));
     this.worker.on("failed", (job, error) => void (job && this.failedByQueue(job.data.id, error).catch(() => undefined)));
   }
 
@@ -120,38 +119,49 @@ export class JobWorker {
     this.running.set(id, run);
     this.usedBytes += record.memoryBytes;
     try {
+      // Still "running" in the record: the worker that had it stopped answering and BullMQ handed it on.
+      if (record.state === "running") {
+        await this.store.addNotice(id, `Its worker ${record.worker} stopped responding (killed, or out of memory?): started again on ${this.name}`);
+      }
       await this.store.update(id, { state: "running", startedAt: Date.now(), progress: null, previewSeq: null, worker: this.name });
+      this.log(id, "started");
       // A cancel published before this worker listened for it is still in the record.
       if ((await this.store.read(id))?.cancelRequested) run.controller.abort();
       const options = this.options(record, inputs);
       let previews = 0;
-      const notices = [...record.notices];
       const output = await runJob(options, run.controller.signal, {
         progress: (progress) => {
           void this.store.set(id, { progress }).catch(() => undefined);
           void this.store.publish({ id, type: "progress", progress }).catch(() => undefined);
         },
         notice: (notice) => {
-          notices.push(notice);
-          void this.store.set(id, { notices: [...notices] }).catch(() => undefined);
+          void this.store.addNotice(id, notice).catch(() => undefined);
           void this.store.publish({ id, type: "notice", notice }).catch(() => undefined);
         },
         download: (download) => void this.store.publish({ id, type: "download", download }).catch(() => undefined),
         preview: (preview) => void this.store.setPreview(id, preview.png, ++previews, record.ttlSeconds).catch(() => undefined),
       });
       await this.store.finish(id, record, "done", null, output);
+      this.log(id, "done");
     } catch (e) {
       if (run.requeue) {
+        this.log(id, "put back in the queue");
         await this.requeued(id, `Its worker (${this.name}) was stopped: it starts again on another worker`);
         await job.moveToWait(token);
         throw new WaitingError();
       }
       const { state, error } = jobFailure(id, e);
       await this.store.finish(id, record, state, error);
+      this.log(id, `${state}: ${error.message}`);
     } finally {
       this.running.delete(id);
       this.usedBytes -= record.memoryBytes;
     }
+  }
+
+  /** One line per job and step, for whoever runs the worker. */
+  private log(id: string, what: string): void {
+    console.log(`${new Date().toISOString()} job ${id} ${what}`);
   }
 
   /** The job's options with this machine's weights, model, threads and memory budget. */
@@ -192,7 +202,8 @@ export class JobWorker {
   private async requeued(id: string, notice: string): Promise<void> {
     const record = await this.store.read(id);
     if (!record || TERMINAL_STATES.has(record.state)) return;
-    await this.store.update(id, { state: "queued", progress: null, previewSeq: null, worker: null, notices: [...record.notices, notice] });
+    await this.store.addNotice(id, notice);
+    await this.store.update(id, { state: "queued", progress: null, previewSeq: null, worker: null });
   }
 
   /** BullMQ failed the job itself (its workers died too often): the record says so, the job is not silently lost. */

@@ -1,10 +1,14 @@
 import { Queue } from "bullmq";
 import { randomBytes } from "node:crypto";
+import { once } from "node:events";
 import type { Redis } from "ioredis";
 import { isPasticheError, PasticheError } from "../errors.js";
 import { ApiError } from "./ApiError.js";
 import { jobUrls, TERMINAL_STATES, type JobEvent, type JobQueue, type JobStatus, type JobSubmission } from "./JobQueue.js";
 import { connectRedis, QUEUE_NAME, RedisJobStore, redisAddress, type JobMessage, type JobRecord } from "./RedisJobStore.js";
+
+/** How long a request waits for a connection to Redis being made before it is answered 503. */
+const CONNECT_WAIT_MS = 1_000;
 
 export interface RedisQueueSettings {
   /** redis://HOST:PORT */
@@ -213,17 +217,32 @@ export class RedisJobQueue implements JobQueue {
     for (const listener of [...(watched?.listeners ?? [])]) listener(event);
   }
 
+  /**
+   * Waits a moment for a connection that is being made (at start-up, or reconnecting after a
+   * blip) rather than failing a request that would succeed a second later.
+   */
+  private async connected(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      once(this.redis, "ready"),
+      new Promise((resolve) => (timer = setTimeout(resolve, CONNECT_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+  }
+
   /** Runs a Redis operation; Redis being unreachable becomes a 503 that says so. */
   private async reach<T>(operation: () => Promise<T>): Promise<T> {
     try {
+      if (this.redis.status !== "ready") await this.connected();
       return await operation();
     } catch (e) {
       if (isPasticheError(e) || e instanceof ApiError) throw e;
+      // The client hears what it can do; the process log already says why (see connectRedis).
       throw new ApiError(
         503,
         "QUEUE_UNAVAILABLE",
-        `The job queue is unavailable: its Redis server (${redisAddress(this.settings.url)}) cannot be reached ` +
-          `(${e instanceof Error ? e.message : String(e)}). Try again shortly`,
+        `The job queue is unavailable: the server cannot reach its Redis server at ${redisAddress(this.settings.url)}. ` +
+          `Try again in a minute; if it lasts, whoever runs the server should check that Redis is running`,
       );
     }
   }

@@ -105,6 +105,7 @@ const contentKey = (id: string) => `${recordKey(id)}:content`;
 const styleKey = (id: string, i: number) => `${recordKey(id)}:style:${i}`;
 const previewKey = (id: string) => `${recordKey(id)}:preview`;
 const resultKey = (id: string) => `${recordKey(id)}:result`;
+const noticesKey = (id: string) => `${recordKey(id)}:notices`;
 const ownerKey = (owner: string) => `${PREFIX}:owner:${owner}`;
 const inputKeys = (id: string, styles: number) => [contentKey(id), ...Array.from({ length: styles }, (_, i) => styleKey(id, i))];
 
@@ -144,7 +145,7 @@ export class RedisJobStore {
   }
 
   async read(id: string): Promise<JobRecord | undefined> {
-    return decode(await this.redis.hgetall(recordKey(id)));
+    return (await this.readMany([id]))[0];
   }
 
   /** The owner's job ids, oldest first; ids whose records have expired are dropped. */
@@ -154,8 +155,9 @@ export class RedisJobStore {
 
   async readMany(ids: string[]): Promise<(JobRecord | undefined)[]> {
     const multi = this.redis.multi();
-    for (const id of ids) multi.hgetall(recordKey(id));
-    return (await exec(multi)).map((fields) => decode(fields as Record<string, string>));
+    for (const id of ids) multi.hgetall(recordKey(id)).lrange(noticesKey(id), 0, -1);
+    const replies = await exec(multi);
+    return ids.map((_, i) => decode(replies[2 * i] as Record<string, string>, replies[2 * i + 1] as string[]));
   }
 
   async forgetIds(owner: string, ids: string[]): Promise<void> {
@@ -186,6 +188,17 @@ export class RedisJobStore {
     );
   }
 
+  /** Appends a notice (a list of its own: workers add to it while servers read). */
+  async addNotice(id: string, notice: string): Promise<void> {
+    await this.redis.eval(
+      "local ttl = redis.call('pttl', KEYS[1]) if ttl > 0 then redis.call('rpush', KEYS[2], ARGV[1]) redis.call('pexpire', KEYS[2], ttl) end",
+      2,
+      recordKey(id),
+      noticesKey(id),
+      notice,
+    );
+  }
+
   /** Sets fields and tells the servers that the job's status changed. */
   async update(id: string, fields: Partial<JobRecord>): Promise<void> {
     await this.set(id, fields);
@@ -206,7 +219,7 @@ export class RedisJobStore {
     await exec(multi);
     const result = output ? { width: output.width, height: output.height, finalLoss: output.finalLoss, evaluations: output.evaluations } : null;
     await this.update(id, { state, error, finishedAt: Date.now(), previewSeq: null, result });
-    await this.redis.pexpire(recordKey(id), ms);
+    await exec(this.redis.multi().pexpire(recordKey(id), ms).pexpire(noticesKey(id), ms));
   }
 
   /** Forgets a finished job and its result. */
@@ -214,7 +227,7 @@ export class RedisJobStore {
     await exec(
       this.redis
         .multi()
-        .del(recordKey(id), previewKey(id), resultKey(id), ...inputKeys(id, record.styles))
+        .del(recordKey(id), noticesKey(id), previewKey(id), resultKey(id), ...inputKeys(id, record.styles))
         .zrem(ownerKey(record.owner), id),
     );
   }
@@ -242,14 +255,14 @@ export class RedisJobStore {
   }
 }
 
-/** Every field as JSON, so that numbers, nulls and objects come back as they went in. */
+/** Every field as JSON, so that numbers, nulls and objects come back as they went in; the notices are a list of their own. */
 function encode(fields: Partial<JobRecord>): Record<string, string> {
-  return Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, JSON.stringify(v)]));
+  return Object.fromEntries(Object.entries(fields).filter(([k]) => k !== "notices").map(([k, v]) => [k, JSON.stringify(v)]));
 }
 
-function decode(fields: Record<string, string>): JobRecord | undefined {
+function decode(fields: Record<string, string>, notices: string[]): JobRecord | undefined {
   if (fields.owner === undefined) return undefined;
-  return Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, JSON.parse(v)])) as unknown as JobRecord;
+  return { ...Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, JSON.parse(v)])), notices } as unknown as JobRecord;
 }
 
 /** A transaction's results, throwing the first command's error. */
