@@ -60,8 +60,8 @@ describe("serve --redis with worker processes", { skip: HAVE_WEIGHTS ? false : N
   let content: Buffer;
   let style: Buffer;
 
-  const startServe = async (): Promise<Client> => {
-    serve = new Proc(startPastiche(["serve", "--port", "0", "--redis", redis.url, "--workers", "0", "--max-queue", "20"], {}));
+  const startServe = async (workerArgs: string[] = ["--workers", "0"]): Promise<Client> => {
+    serve = new Proc(startPastiche(["serve", "--port", "0", "--redis", redis.url, "--max-queue", "20", ...workerArgs], {}));
     const base = new URL(await servedUrl(serve.started)).origin;
     const next = new Client(base);
     // The same browser after the restart: same cookie, so the same owner.
@@ -85,10 +85,11 @@ describe("serve --redis with worker processes", { skip: HAVE_WEIGHTS ? false : N
   /** The workers that logged `what` for the job; they log it just after the record says so, so this waits a moment. */
   const saidBy = async (id: string, what: string): Promise<Proc[]> => {
     const line = `job ${id} ${what}`;
-    for (let waited = 0; waited < 5_000 && !workers.some((w) => w.out.includes(line)); waited += 100) {
+    const all = [...workers, serve];
+    for (let waited = 0; waited < 5_000 && !all.some((w) => w.out.includes(line)); waited += 100) {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    return workers.filter((w) => w.out.includes(line));
+    return all.filter((w) => w.out.includes(line));
   };
 
   before(async () => {
@@ -139,7 +140,9 @@ describe("serve --redis with worker processes", { skip: HAVE_WEIGHTS ? false : N
     const running = await submit(LONGER);
     await untilEnd(running, 60_000, (e) => e.event === "progress");
     await serve.stop();
-    client = await startServe();
+    // Back with a worker of its own, which replaces the one killed above for the tests below.
+    client = await startServe(["--workers", "1", "--weights", WEIGHTS, "--model", "vgg19", "--threads", "1"]);
+    await serve.waitFor(/this process is a worker/, 10_000);
 
     const status = await finalStatus(running);
     assert.equal(status.state, "done", JSON.stringify(status.error));
@@ -149,6 +152,12 @@ describe("serve --redis with worker processes", { skip: HAVE_WEIGHTS ? false : N
     const png = await client.fetch(listed[0].resultUrl);
     assert.equal(png.status, 200);
     assert.equal((await sharp(Buffer.from(await png.arrayBuffer())).metadata()).format, "png");
+
+    // Two jobs at once for two idle workers, one of them the server's own: each takes one.
+    const pair = await Promise.all([submit(TINY), submit(TINY)]);
+    for (const id of pair) assert.equal((await finalStatus(id)).state, "done");
+    const byServer = await Promise.all(pair.map((id) => saidBy(id, "done")));
+    assert.equal(byServer.filter((procs) => procs.includes(serve)).length, 1, `the server's own worker ran one of them:\n${serve.out}`);
 
     const stranger = new Client(client.base);
     assert.deepEqual((await json(stranger.fetch("/api/jobs"))).jobs, [], "another client sees none of them");
