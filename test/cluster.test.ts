@@ -57,6 +57,8 @@ describe("serve --redis with worker processes", { skip: HAVE_WEIGHTS ? false : N
   let serve: Proc;
   let client: Client;
   const workers: Proc[] = [];
+  /** A worker whose memory budget no job fits: it must hand every job back. */
+  let small: Proc;
   let content: Buffer;
   let style: Buffer;
 
@@ -68,9 +70,8 @@ describe("serve --redis with worker processes", { skip: HAVE_WEIGHTS ? false : N
     for (const [k, v] of client?.cookies ?? []) next.cookies.set(k, v);
     return next;
   };
-  const startWorker = async (): Promise<Proc> => {
-    const worker = new Proc(startPastiche(["worker", "--redis", redis.url, "--weights", WEIGHTS, "--model", "vgg19", "--threads", "1"], {}));
-    workers.push(worker);
+  const startWorker = async (extra: string[] = []): Promise<Proc> => {
+    const worker = new Proc(startPastiche(["worker", "--redis", redis.url, "--weights", WEIGHTS, "--model", "vgg19", "--threads", "1", ...extra], {}));
     await worker.waitFor(/waiting for jobs/, 60_000);
     return worker;
   };
@@ -96,17 +97,19 @@ describe("serve --redis with worker processes", { skip: HAVE_WEIGHTS ? false : N
     content = await gradientPng(64, 48);
     style = await texturePng(48, 48);
     redis = await RedisServer.start();
-    [client] = await Promise.all([startServe(), startWorker(), startWorker()]);
+    let others: Proc[];
+    [client, small, ...others] = await Promise.all([startServe(), startWorker(["--max-memory", "100M"]), startWorker(), startWorker()]);
+    workers.push(...others);
     // The client's cookie first: jobs posted at once would otherwise each make a new client.
     assert.equal((await client.fetch("/api/jobs")).status, 200);
   });
 
   after(async () => {
-    await Promise.all([serve?.stop(), ...workers.map((w) => w.stop("SIGKILL"))]);
+    await Promise.all([serve?.stop(), small?.stop("SIGKILL"), ...workers.map((w) => w.stop("SIGKILL"))]);
     await redis?.destroy();
   });
 
-  it("two workers share six jobs, each done with a valid PNG", { timeout: 120_000 }, async () => {
+  it("two workers share six jobs, each done with a valid PNG; a worker without room for them takes none", { timeout: 120_000 }, async () => {
     const ids = await Promise.all(Array.from({ length: 6 }, () => submit(TINY)));
     const statuses = await Promise.all(ids.map(finalStatus));
     for (const status of statuses) {
@@ -120,6 +123,10 @@ describe("serve --redis with worker processes", { skip: HAVE_WEIGHTS ? false : N
     for (const [i, worker] of workers.entries()) {
       assert.ok(ids.some((id) => worker.out.includes(`job ${id} done`)), `worker ${i} ran none of the jobs:\n${worker.out}`);
     }
+    assert.doesNotMatch(small.out, /started/);
+    assert.match(small.out, /needs about 1\.\d GiB of memory, more than this worker's budget of 100\.0 MiB: handed back/);
+    // It has shown what it does; from here on, two workers of equal budget.
+    await small.stop("SIGKILL");
   });
 
   it("a job whose worker is killed mid-run is taken over by another worker", { timeout: 120_000 }, async () => {
@@ -142,7 +149,7 @@ describe("serve --redis with worker processes", { skip: HAVE_WEIGHTS ? false : N
     await serve.stop();
     // Back with a worker of its own, which replaces the one killed above for the tests below.
     client = await startServe(["--workers", "1", "--weights", WEIGHTS, "--model", "vgg19", "--threads", "1"]);
-    await serve.waitFor(/this process is a worker/, 10_000);
+    await serve.waitFor(/waiting for jobs/, 30_000);
 
     const status = await finalStatus(running);
     assert.equal(status.state, "done", JSON.stringify(status.error));

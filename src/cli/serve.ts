@@ -87,7 +87,10 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
     threads: opts.threads,
   }) : undefined;
   // Not awaited: with Redis away the server starts anyway (answering 503) and the worker joins when it is back.
-  worker?.start().catch((e: unknown) => console.error("pastiche: the local worker could not start:", e));
+  worker?.start().then(
+    () => console.log("Its worker is connected: waiting for jobs"),
+    (e: unknown) => console.error("pastiche: the local worker could not start:", e),
+  );
 
   try {
     await app.listen({ port, host });

@@ -129,18 +129,15 @@ export class JobWorker {
       if ((await this.store.read(id))?.cancelRequested) run.controller.abort();
       const options = this.options(record, inputs);
       let previews = 0;
+      // The run's events are written in order, and all before the job's end: a late preview must not outlive the result.
+      let writes: Promise<unknown> = Promise.resolve();
+      const write = (step: () => Promise<unknown>) => (writes = writes.then(step).catch(() => undefined));
       const output = await runJob(options, run.controller.signal, {
-        progress: (progress) => {
-          void this.store.set(id, { progress }).catch(() => undefined);
-          void this.store.publish({ id, type: "progress", progress }).catch(() => undefined);
-        },
-        notice: (notice) => {
-          void this.store.addNotice(id, notice).catch(() => undefined);
-          void this.store.publish({ id, type: "notice", notice }).catch(() => undefined);
-        },
-        download: (download) => void this.store.publish({ id, type: "download", download }).catch(() => undefined),
-        preview: (preview) => void this.store.setPreview(id, preview.png, ++previews, record.ttlSeconds).catch(() => undefined),
-      });
+        progress: (progress) => write(() => Promise.all([this.store.set(id, { progress }), this.store.publish({ id, type: "progress", progress })])),
+        notice: (notice) => write(() => Promise.all([this.store.addNotice(id, notice), this.store.publish({ id, type: "notice", notice })])),
+        download: (download) => write(() => this.store.publish({ id, type: "download", download })),
+        preview: (preview) => write(() => this.store.setPreview(id, preview.png, ++previews, record.ttlSeconds)),
+      }).finally(() => writes);
       await this.store.finish(id, record, "done", null, output);
       this.log(id, "done");
     } catch (e) {
@@ -191,6 +188,11 @@ export class JobWorker {
       throw new UnrecoverableError("no worker had room for the job");
     }
     await job.updateData({ ...job.data, refusals });
+    this.log(
+      job.data.id,
+      `needs about ${formatBytes(record.memoryBytes)} of memory, more than this worker's budget of ` +
+        `${formatBytes(this.settings.memoryBudgetBytes)}: handed back`,
+    );
     return this.postpone(job, token);
   }
 

@@ -33,8 +33,8 @@ export interface JobRecord {
   finishedAt: number | null;
   memoryBytes: number;
   request: JobSummary;
-  /** The run's options without the images, which are binary keys of their own. */
-  options: Omit<JobOptions, "content" | "styles">;
+  /** The run's options without the images (binary keys of their own) and without the submitting machine's own settings. */
+  options: Omit<JobOptions, "content" | "styles" | "weights" | "threads" | "maxMemory">;
   styles: number;
   /** How long the job's keys live once it has finished (and at most while it waits). */
   ttlSeconds: number;
@@ -114,7 +114,8 @@ export class RedisJobStore {
   constructor(readonly redis: Redis) {}
 
   async create(id: string, submission: JobSubmission, ttlSeconds: number): Promise<void> {
-    const { content, styles, ...options } = submission.options;
+    // The weights file, threads and memory budget belong to the machine that runs the job: each worker sets its own.
+    const { content, styles, weights: _weights, threads: _threads, maxMemory: _maxMemory, ...options } = submission.options;
     if (!Buffer.isBuffer(content) || !styles.every((s) => Buffer.isBuffer(s))) {
       throw new Error("a queued job's images must be uploaded bytes, not file paths");
     }
