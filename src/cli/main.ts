@@ -77,7 +77,7 @@ function buildProgram(run: (content: string, styles: string[], o: CliOptions) =>
     .option("--host <address>", "address to bind (default: 127.0.0.1)")
     .option("--max-jobs <n>", "jobs run at once (default: 1)", parseNumber("--max-jobs"))
     .option("--max-queue <n>", "jobs waiting at most; more are refused (default: 8)", parseNumber("--max-queue"))
-    .option("--memory-budget-mb <n>", "memory for running jobs; a job whose estimate does not fit is refused (default: 75% of RAM)", parseNumber("--memory-budget-mb"))
+    .addOption(cliOption({ ...OPTIONS.maxMemory, help: "memory for the jobs running at once, e.g. 8G or 6000M; a job whose estimate does not fit is refused (default: 75% of RAM)" }))
     .option("--max-upload-mb <n>", "largest uploaded file (default: 20)", parseNumber("--max-upload-mb"))
     .option("--weights <file>", "a local Keras VGG .h5 weights file")
     .addOption(new Option("--model <name>", "network for every job (default: each preset's)").choices(MODEL_NAMES))

@@ -22,8 +22,8 @@ export interface ServeOptions {
   maxJobs?: number;
   /** Jobs waiting at most (default 8). */
   maxQueue?: number;
-  /** Memory budget for running jobs in MiB (default 75% of RAM). */
-  memoryBudgetMb?: number;
+  /** Memory budget for running jobs in bytes, the run option --max-memory (default 75% of RAM). */
+  maxMemory?: number;
   /** Per uploaded file, in MiB (default 20). */
   maxUploadMb?: number;
   weights?: string;
@@ -61,7 +61,7 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
   if (opts.maxJobs !== undefined) wholeNumber({ key: "maxJobs", label: "max jobs" }, opts.maxJobs, 1);
   if (opts.maxQueue !== undefined) wholeNumber({ key: "maxQueue", label: "max queue" }, opts.maxQueue, 0);
   const makeQueue = opts.redis === undefined ? undefined : redisQueue(opts, opts.redis);
-  const memoryBudgetBytes = mib({ key: "memoryBudgetMb", label: "memory budget (MiB)" }, opts.memoryBudgetMb);
+  const memoryBudgetBytes = opts.maxMemory;
   // Reachable from other computers: nobody gets in without the token, as with notebook servers.
   const token = opts.token ?? (isLoopback(host) ? undefined : randomBytes(24).toString("base64url"));
   const app = buildServer({
