@@ -171,6 +171,19 @@ describe("serve --redis with worker processes", { skip: HAVE_WEIGHTS ? false : N
     assert.equal((await stranger.fetch(`/api/jobs/${running}`)).status, 404);
   });
 
+  it("a worker stopped with SIGTERM puts its running job back; another worker runs it", { timeout: 90_000 }, async () => {
+    const id = await submit(LONGER);
+    await untilEnd(id, 60_000, (e) => e.event === "progress");
+    const [runner] = await saidBy(id, "started");
+    await runner.stop("SIGTERM");
+    assert.match(runner.out, new RegExp(`job ${id} put back in the queue`));
+    if (runner === serve) client = await startServe();
+    else workers.splice(workers.indexOf(runner), 1);
+    const status = await finalStatus(id);
+    assert.equal(status.state, "done", JSON.stringify(status.error));
+    assert.ok(status.notices.some((n: string) => /was stopped: it starts again on another worker/.test(n)), JSON.stringify(status.notices));
+  });
+
   it("cancelling on the page stops the job on the worker running it", { timeout: 60_000 }, async () => {
     const id = await submit(ENDLESS);
     await untilEnd(id, 60_000, (e) => e.event === "progress");
