@@ -61,7 +61,6 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
   if (opts.maxJobs !== undefined) wholeNumber({ key: "maxJobs", label: "max jobs" }, opts.maxJobs, 1);
   if (opts.maxQueue !== undefined) wholeNumber({ key: "maxQueue", label: "max queue" }, opts.maxQueue, 0);
   const makeQueue = opts.redis === undefined ? undefined : redisQueue(opts, opts.redis);
-  const memoryBudgetBytes = opts.maxMemory;
   // Reachable from other computers: nobody gets in without the token, as with notebook servers.
   const token = opts.token ?? (isLoopback(host) ? undefined : randomBytes(24).toString("base64url"));
   const app = buildServer({
@@ -70,31 +69,18 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
     allowedHosts: opts.allowedHost,
     maxRunning: opts.maxJobs,
     maxQueued: opts.maxQueue,
-    memoryBudgetBytes,
+    memoryBudgetBytes: opts.maxMemory,
     maxUploadBytes: mib({ key: "maxUploadMb", label: "maximum upload size (MiB)" }, opts.maxUploadMb),
     weights: opts.weights,
     model: opts.model,
     threads: opts.threads,
     logger: opts.verbose ?? false,
   }, makeQueue);
-  // The local workers run jobs with this server's weights, model, threads and memory budget.
-  const worker = opts.redis !== undefined && (opts.workers ?? 1) > 0 ? new JobWorker({
-    url: opts.redis,
-    concurrency: opts.workers ?? 1,
-    memoryBudgetBytes: memoryBudgetBytes ?? defaultMemoryBudget(),
-    weights: opts.weights,
-    model: opts.model,
-    threads: opts.threads,
-  }) : undefined;
-  // Not awaited: with Redis away the server starts anyway (answering 503) and the worker joins when it is back.
-  worker?.start().then(
-    () => console.log("Its worker is connected: waiting for jobs"),
-    (e: unknown) => console.error("pastiche: the local worker could not start:", e),
-  );
-
   try {
     await app.listen({ port, host });
   } catch (e) {
+    // The queue's connections (Redis) would keep the process alive.
+    await app.close();
     const code = (e as { code?: unknown }).code;
     if (code === "EADDRINUSE") {
       throw new PasticheError("BAD_OPTION", `Port ${port} on ${host} is already in use: choose another with --port`, { cause: e });
@@ -104,6 +90,25 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
     }
     throw e;
   }
+
+  // Once listening (a port in use ends here, with no worker left running). The local workers run
+  // jobs with this server's weights, model, threads and memory budget.
+  const worker =
+    opts.redis !== undefined && (opts.workers ?? 1) > 0
+      ? new JobWorker({
+          url: opts.redis,
+          concurrency: opts.workers ?? 1,
+          memoryBudgetBytes: opts.maxMemory ?? defaultMemoryBudget(),
+          weights: opts.weights,
+          model: opts.model,
+          threads: opts.threads,
+        })
+      : undefined;
+  // Not awaited: with Redis away the server starts anyway (answering 503) and the worker joins when it is back.
+  worker?.start().then(
+    () => console.log("Its worker is connected: waiting for jobs"),
+    (e: unknown) => console.error("pastiche: the local worker could not start:", e),
+  );
 
   const address = app.server.address();
   const boundPort = typeof address === "object" && address ? address.port : port;

@@ -51,9 +51,10 @@ export class RedisJobQueue implements JobQueue {
     this.queue = new Queue(QUEUE_NAME, { connection: this.redis });
     // BullMQ reports connection errors here too; connectRedis already says when Redis goes away.
     this.queue.on("error", () => undefined);
-    void RedisJobStore.listen(this.subscriber, {
+    // Sent once Redis answers (and again after each reconnection); it fails only when the queue closes first.
+    RedisJobStore.listen(this.subscriber, {
       message: (message) => (this.delivery = this.delivery.then(() => this.relay(message)).catch(() => undefined)),
-    });
+    }).catch(() => undefined);
   }
 
   async assertRoom(): Promise<void> {
