@@ -1,6 +1,6 @@
 import { access } from "node:fs/promises";
 import { PasticheError } from "../errors.js";
-import type { ModelName } from "../model/VggArchitecture.js";
+import type { ModelName } from "../backbone/Backbone.js";
 import { wholeNumber } from "../options/Check.js";
 import { defaultMemoryBudget } from "../pipeline/MemoryBudget.js";
 import { OPTIONS } from "../pipeline/OptionSchema.js";

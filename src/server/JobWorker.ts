@@ -1,7 +1,7 @@
 import { DelayedError, UnrecoverableError, WaitingError, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import { hostname } from "node:os";
-import type { ModelName } from "../model/VggArchitecture.js";
+import type { ModelName } from "../backbone/Backbone.js";
 import { formatBytes } from "../util/Bytes.js";
 import { TERMINAL_STATES, type JobOptions } from "./JobQueue.js";
 import { jobFailure, runJob } from "./JobRun.js";

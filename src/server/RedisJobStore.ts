@@ -1,8 +1,7 @@
 import { Redis, type RedisOptions } from "ioredis";
 import { PasticheError } from "../errors.js";
-import type { Progress } from "../pipeline/types.js";
+import type { DownloadProgress, Progress } from "../pipeline/types.js";
 import type {
-  DownloadProgress,
   JobError,
   JobOptions,
   JobResultSummary,
