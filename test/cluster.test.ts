@@ -27,6 +27,8 @@ import {
 const TINY = { preset: "gatys", size: "48", iterations: "1", evalsPerIteration: "8" };
 /** Long enough to be caught mid-run, short enough to be run again after a worker dies. */
 const LONGER = { ...TINY, evalsPerIteration: "40" };
+/** Seconds after its first evaluation, so that a signal sent then finds it still running. */
+const MIDRUN = { ...TINY, evalsPerIteration: "120" };
 /** Runs for minutes unless stopped. */
 const ENDLESS = { ...TINY, iterations: "10", evalsPerIteration: "1000" };
 
@@ -172,7 +174,7 @@ describe("serve --redis with worker processes", { skip: HAVE_WEIGHTS ? false : N
   });
 
   it("a worker stopped with SIGTERM puts its running job back; another worker runs it", { timeout: 90_000 }, async () => {
-    const id = await submit(LONGER);
+    const id = await submit(MIDRUN);
     await untilEnd(id, 60_000, (e) => e.event === "progress");
     const [runner] = await saidBy(id, "started");
     await runner.stop("SIGTERM");

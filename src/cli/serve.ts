@@ -128,8 +128,9 @@ export async function serve(opts: ServeOptions = {}): Promise<void> {
   await runUntilSignal(
     (signal) => `${signal}: ${opts.redis === undefined ? "cancelling jobs and shutting down" : "shutting down; the jobs stay in Redis"}…`,
     async () => {
-      await app.close();
+      // The worker first: its running jobs go back to the queue while open pages can still hear so.
       await worker?.close();
+      await app.close();
     },
   );
 }
