@@ -3,7 +3,7 @@
  * run takes seconds. Covers finished runs (size, report, determinism, checkpoints, formats), bad
  * input (exit 2, a message with the fix, nothing written), Ctrl-C, --help and a non-finite loss.
  */
-import { estimateRunBytes } from "../src/pipeline/MemoryBudget.js";
+import { estimateRunBytes, planRun } from "../src/pipeline/MemoryBudget.js";
 import { PRESETS } from "../src/pipeline/Presets.js";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -186,7 +186,7 @@ describe("bad input: exit 2, the problem and the fix on stderr, nothing written"
     { name: "--tv-power 0.5", args: run("--tv-power", "0.5"), says: ["TV power", "from 1 to 4", "0.5"] },
     { name: "output folder missing", args: run(), output: join("missing", "out.png"), says: ["does not exist", "create it first"] },
     { name: "unsupported output extension", args: run(), output: "out.bmp", says: ["out.bmp", "must end in .png, .jpg, .jpeg, .webp"] },
-    { name: "--size 8192: more memory than this machine has", args: run("--size", "8192"), says: ["8192 px", "of memory", "three quarters of this machine's memory", "use --size"] },
+    { name: "--size 8192 with --max-memory 8G", args: run("--size", "8192", "--max-memory", "8G"), says: ["8192 px", "of memory", "8.0 GiB this run may use", "use --size"] },
     { name: "--max-memory 1500M with --size 1024", args: run("--size", "1024", "--max-memory", "1500M"), says: ["1024 px", "1.5 GiB this run may use", "use --size"] },
     { name: "--max-memory abc", args: run("--max-memory", "abc"), says: ["--max-memory needs a size such as 8G", '"abc"'] },
     { name: "weights file missing", args: (inp) => [...run()(inp), "--weights", inp("absent.h5")], says: ["absent.h5", "not found", "omit --weights"] },
@@ -308,9 +308,26 @@ test("--size too large for --max-memory: exit 2 at once, naming the largest size
   assert.ok(performance.now() - started < 30_000, "refused only after working");
   const fits = Number(/use --size (\d+) or less/.exec(r.stderr)?.[1]);
   const inputs = await Promise.all([DOG, SCREAM].map(async (f) => sharp(f).metadata()));
-  const estimate = (size: number) => estimateRunBytes({ preset: "default", size, inputs });
-  assert.ok(estimate(fits) <= 3 * 2 ** 30 && estimate(fits + 1) > 3 * 2 ** 30, `${fits} px is not the largest size that fits:\n${r.stderr}`);
+  const fitsIn3G = (size: number) => planRun({ preset: "default", size, inputs }, 3 * 2 ** 30) !== undefined;
+  assert.ok(fitsIn3G(fits) && !fitsIn3G(fits + 1), `${fits} px is not the largest size that fits:\n${r.stderr}`);
   assert.deepEqual(await readdir(out), []);
+});
+
+test("a run too large for --max-memory in one piece runs in windows and paints the same picture", { skip: noImages }, async () => {
+  const out = await caseDir();
+  const inputs = await Promise.all([DOG, SCREAM].map(async (f) => sharp(f).metadata()));
+  const shape = { preset: "default" as const, size: 512, inputs };
+  // Just below what one session needs: the plan must fall back to windows.
+  const budget = estimateRunBytes(shape) - 2 ** 20;
+  assert.ok(planRun(shape, budget)?.windowPixels, "the memory plan has no windows just below the one-session estimate");
+  const args = (file: string) => [DOG, SCREAM, "-o", join(out, file), "--weights", vgg16, "--model", "vgg16", "--size", "512", "--scales", "1", "--evals-per-iteration", "2"];
+  const whole = await pastiche(...args("whole.png"));
+  assertExit(whole, 0);
+  assert.doesNotMatch(whole.stderr, /windows/);
+  const tiled = await pastiche(...args("tiled.png"), "--max-memory", `${Math.floor(budget / 2 ** 20)}M`);
+  assertExit(tiled, 0);
+  assert.match(tiled.stderr, /512x384 is evaluated in \d+ windows of \d+x\d+ to fit in memory/);
+  assert.deepEqual(await readFile(join(out, "tiled.png")), await readFile(join(out, "whole.png")));
 });
 
 describe("a loss that is not finite", { skip: noImages }, () => {

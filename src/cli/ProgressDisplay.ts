@@ -40,9 +40,9 @@ export class ProgressDisplay implements ProgressReporter {
     if (this.quiet) return;
     const fields = {
       iteration: `${Math.min(p.iteration + 1, p.iterations)}/${p.iterations}`,
-      scale: p.scales > 1 ? ` scale ${p.scale + 1}/${p.scales}` : "",
+      scale: (p.scales > 1 ? ` scale ${p.scale + 1}/${p.scales}` : "") + (p.windows ? ` window ${p.windows.done}/${p.windows.total}` : ""),
       loss: sci(p.loss),
-      spe: (p.elapsedS / p.evaluation).toFixed(2),
+      spe: p.evaluation > 0 ? (p.elapsedS / p.evaluation).toFixed(2) : "-",
       eta: duration(p.etaS),
     };
     if (this.tty) {

@@ -47,6 +47,7 @@ export async function reportScore(options: StylizeOptions, result: StylizeResult
     weights,
     threads: options.threads,
     maxInputPixels: options.maxInputPixels,
+    maxMemory: options.maxMemory,
   });
   return { score: s };
 }

@@ -121,20 +121,40 @@ export class GraphBuilder {
     return this.node(opType, inputs, attrs)[0];
   }
 
+  /**
+   * The graph's inputs that its outputs depend on. Graph code may add nodes no output needs (a
+   * window's first pass builds the terms but keeps only their sums); `toBytes` leaves those out.
+   */
+  usedInputs(): string[] {
+    const needed = this.needed();
+    return this.inputs.map((i) => i.name!).filter((name) => needed.has(name));
+  }
+
   toBytes(): Uint8Array {
+    const needed = this.needed();
     const model = onnx.ModelProto.create({
       irVersion: IR_VERSION,
       producerName: "pastiche",
       opsetImport: [{ domain: "", version: OPSET }],
       graph: {
         name: "pastiche",
-        node: this.nodes,
-        initializer: this.initializers,
-        input: this.inputs,
+        node: this.nodes.filter((n) => n.output!.some((o) => needed.has(o))),
+        initializer: this.initializers.filter((i) => needed.has(i.name!)),
+        input: this.inputs.filter((i) => needed.has(i.name!)),
         output: this.outputs,
       },
     });
     return onnx.ModelProto.encode(model).finish();
+  }
+
+  /** Every tensor name the outputs depend on, walking the nodes backwards. */
+  private needed(): Set<string> {
+    const needed = new Set(this.outputs.map((o) => o.name!));
+    for (let i = this.nodes.length - 1; i >= 0; i--) {
+      const node = this.nodes[i];
+      if (node.output!.some((o) => needed.has(o))) for (const input of node.input!) needed.add(input);
+    }
+    return needed;
   }
 }
 

@@ -20,6 +20,78 @@ export interface RunShape {
 }
 
 /**
+ * How a run fits its memory: at its full size in one session, or in windows of at most
+ * `windowPixels` (engine/TiledObjectiveSession), keeping `history` L-BFGS correction pairs.
+ */
+export interface MemoryPlan {
+  readonly bytes: number;
+  /** Undefined: every scale in one session. */
+  readonly windowPixels?: number;
+  readonly history: number;
+}
+
+/** L-BFGS's correction pairs (scipy's m), kept while memory allows. */
+export const LBFGS_HISTORY = 10;
+/** Fewer pairs than this and a run is refused rather than tiled further. */
+const MIN_HISTORY = 3;
+/**
+ * Float64 images an optimiser holds besides L-BFGS's 2 x history: points, gradients, the search
+ * direction and their copies (Adam: its moments among them).
+ */
+const OPTIMISER_VECTORS = 8;
+const VECTOR_BYTES_PER_PIXEL = 3 * 8;
+/** Targets cut per window and the whole-image targets (content features, masks) per output pixel. */
+const TARGET_BYTES_PER_PIXEL = 48;
+/** A window's first pass (forward only) has a session of its own, about this share of the objective's. */
+const FIRST_PASS_SHARE = 0.5;
+/**
+ * Windows below this leave little inside their margins (96 px on each side for VGG's block5), so a
+ * run would rather keep fewer L-BFGS pairs than shrink its windows below it.
+ */
+const GOOD_WINDOW_PIXELS = 768 * 768;
+const MIN_WINDOW_PIXELS = 320 * 320;
+
+function optimiserBytes(pixels: number, history: number): number {
+  return (2 * history + OPTIMISER_VECTORS) * VECTOR_BYTES_PER_PIXEL * pixels;
+}
+
+/**
+ * The engine's estimate of a whole run at `pixels` (fitted with LBFGS_HISTORY pairs) split into a
+ * fixed part and its sessions' bytes per pixel, so that windows and the optimiser scale apart.
+ */
+function engineParts(): { base: number; sessionPerPixel: number } {
+  const base = onnxRuntimeCpu.estimateMemoryBytes(0);
+  const perPixel = (onnxRuntimeCpu.estimateMemoryBytes(1e6) - base) / 1e6;
+  return { base, sessionPerPixel: perPixel - (2 * LBFGS_HISTORY + OPTIMISER_VECTORS) * VECTOR_BYTES_PER_PIXEL };
+}
+
+/** Peak memory of a tiled run over `pixels` in windows of `windowPixels`. */
+function tiledBytes(pixels: number, windowPixels: number, history: number): number {
+  const { base, sessionPerPixel } = engineParts();
+  return base + (1 + FIRST_PASS_SHARE) * sessionPerPixel * windowPixels + optimiserBytes(pixels, history) + TARGET_BYTES_PER_PIXEL * pixels;
+}
+
+/**
+ * The plan of a run of `pixels` output pixels within `budget` bytes (inputs' memory excluded): one
+ * session when it fits; else the largest windows that fit with all L-BFGS pairs, or, when those
+ * would be small, with fewer pairs; undefined when nothing fits.
+ */
+export function planMemory(pixels: number, budget: number): MemoryPlan | undefined {
+  const whole = onnxRuntimeCpu.estimateMemoryBytes(pixels);
+  if (whole <= budget) return { bytes: whole, history: LBFGS_HISTORY };
+  const { sessionPerPixel } = engineParts();
+  let fallback: MemoryPlan | undefined;
+  for (let history = LBFGS_HISTORY; history >= MIN_HISTORY; history--) {
+    const windowPixels = Math.min(pixels, Math.floor((budget - tiledBytes(pixels, 0, history)) / ((1 + FIRST_PASS_SHARE) * sessionPerPixel)));
+    if (windowPixels < MIN_WINDOW_PIXELS) continue;
+    const plan = { bytes: tiledBytes(pixels, windowPixels, history), windowPixels, history };
+    if (windowPixels >= Math.min(GOOD_WINDOW_PIXELS, pixels)) return plan;
+    fallback ??= plan;
+  }
+  return fallback;
+}
+
+/**
  * A decoded input stays in memory for the whole run as 8-bit RGB (3 B/px); sharp's decoding adds a
  * little on top: five 36 MP inputs measured +560 MB of RSS, 3.1 B/px.
  */
@@ -30,21 +102,38 @@ export function defaultMemoryBudget(): number {
   return Math.floor(totalmem() * 0.75);
 }
 
-/** Peak resident memory of a run, in bytes, as the engine estimates it from the output's pixel count. */
-export function estimateMemoryBytes(options: Pick<StylizeOptions, "preset" | "size" | "square">, contentAspect = 1): number {
+/** A run's output pixel count. */
+function outputPixels(options: Pick<StylizeOptions, "preset" | "size" | "square">, contentAspect = 1): number {
   const preset = PRESETS[options.preset ?? "default"] ?? PRESETS.default;
   const long = options.size ?? preset.size;
   const square = options.square ?? preset.square;
-  const pixels = square ? long * long : (long * long) / Math.max(contentAspect, 1 / contentAspect);
-  return onnxRuntimeCpu.estimateMemoryBytes(pixels);
+  return square ? long * long : (long * long) / Math.max(contentAspect, 1 / contentAspect);
 }
 
-/** Peak memory of a run: the engine's at the output size plus the decoded input images. */
-export function estimateRunBytes(shape: RunShape): number {
+/** Peak resident memory of a run in one session, in bytes, as the engine estimates it from the output's pixel count. */
+export function estimateMemoryBytes(options: Pick<StylizeOptions, "preset" | "size" | "square">, contentAspect = 1): number {
+  return onnxRuntimeCpu.estimateMemoryBytes(outputPixels(options, contentAspect));
+}
+
+/** The decoded input images' memory and the output's pixel count. */
+function shapeParts(shape: RunShape): { decoded: number; pixels: number } {
   const [content] = shape.inputs;
   const aspect = content ? content.width / content.height : 1;
   const decoded = shape.inputs.reduce((sum, i) => sum + i.width * i.height, 0) * DECODED_BYTES_PER_PIXEL;
-  return estimateMemoryBytes({ preset: shape.preset, size: shape.size, square: shape.square }, aspect) + decoded;
+  return { decoded, pixels: outputPixels({ preset: shape.preset, size: shape.size, square: shape.square }, aspect) };
+}
+
+/** Peak memory of a run in one session: the engine's at the output size plus the decoded input images. */
+export function estimateRunBytes(shape: RunShape): number {
+  const { decoded, pixels } = shapeParts(shape);
+  return onnxRuntimeCpu.estimateMemoryBytes(pixels) + decoded;
+}
+
+/** The memory plan of a run within `budget`, the decoded inputs included; undefined when nothing fits. */
+export function planRun(shape: RunShape, budget: number): MemoryPlan | undefined {
+  const { decoded, pixels } = shapeParts(shape);
+  const plan = planMemory(pixels, budget - decoded);
+  return plan && { ...plan, bytes: plan.bytes + decoded };
 }
 
 /** How a refusal speaks to its audience: the CLI names options by flag, the server its form. */
@@ -58,13 +147,14 @@ export interface BudgetWording {
 }
 
 /**
- * Refuses, before any work, a run whose estimate exceeds `budgetBytes`, naming the largest size
- * that fits; returns the estimate. The CLI, the library and the server all decide with it.
+ * Refuses, before any work, a run that does not fit `budgetBytes` even in windows, naming the
+ * largest size that fits; returns its plan. The CLI, the library and the server all decide with it.
  */
-export function checkMemoryBudget(shape: RunShape, budgetBytes: number, wording: BudgetWording): number {
-  const needed = estimateRunBytes(shape);
-  if (needed <= budgetBytes) return needed;
-  const fits = largestFittingSize((size) => estimateRunBytes({ ...shape, size }), shape.size, budgetBytes);
+export function checkMemoryBudget(shape: RunShape, budgetBytes: number, wording: BudgetWording): MemoryPlan {
+  const plan = planRun(shape, budgetBytes);
+  if (plan) return plan;
+  const needed = smallestNeed(shape);
+  const fits = largestFittingSize((size) => (planRun({ ...shape, size }, budgetBytes) ? 0 : Infinity), shape.size, budgetBytes);
   const preset = shape.preset ? ` with the "${shape.preset}" preset` : "";
   throw new PasticheError(
     "TOO_MUCH_MEMORY",
@@ -72,6 +162,12 @@ export function checkMemoryBudget(shape: RunShape, budgetBytes: number, wording:
       `A ${shape.size} px run${preset} needs about ${formatBytes(needed)} of memory, more than ${wording.budget(name)}: ` +
       (fits === undefined ? wording.none(name) : wording.smaller(fits)(name)),
   );
+}
+
+/** The least memory a run could do with: the smallest windows and L-BFGS history. */
+function smallestNeed(shape: RunShape): number {
+  const { decoded, pixels } = shapeParts(shape);
+  return Math.min(onnxRuntimeCpu.estimateMemoryBytes(pixels), tiledBytes(pixels, Math.min(pixels, MIN_WINDOW_PIXELS), MIN_HISTORY)) + decoded;
 }
 
 /** Binary search over sizes; the estimate grows with the size. Undefined when even the smallest does not fit. */

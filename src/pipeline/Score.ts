@@ -5,7 +5,9 @@ import { gramName } from "../objective/terms/LossTerm.js";
 import { PasticheError } from "../errors.js";
 import { readImage, resizeTo, type RgbImage } from "../image/ImageIO.js";
 import { backboneFor, type BackboneWeights } from "../backbone/Backbone.js";
+import { tilesWithin } from "../objective/Tiles.js";
 import { styleSize } from "./Geometry.js";
+import { defaultMemoryBudget, planMemory } from "./MemoryBudget.js";
 import { DEFAULT_MAX_INPUT_PIXELS, OPTIONS } from "./OptionSchema.js";
 import type { ImageInput } from "./types.js";
 
@@ -41,6 +43,8 @@ export interface ScoreOptions {
   weights?: string;
   threads?: number;
   maxInputPixels?: number;
+  /** Memory the scoring may use (default: three quarters of the machine's); larger images are read in windows. */
+  maxMemory?: number;
 }
 
 /**
@@ -66,7 +70,7 @@ export async function score(options: ScoreOptions): Promise<ImageScore[]> {
     }
   }
   const weights = await backboneFor(YARDSTICK.model).obtainWeights({ weights: options.weights, upTo: YARDSTICK.styleLayers[4] });
-  const yardstick = new Yardstick(weights, options.threads);
+  const yardstick = new Yardstick(weights, options.threads, options.maxMemory ?? defaultMemoryBudget());
   try {
     const total = blend.reduce((a, b) => a + b, 0);
     // The reference depends only on the image's size: images of one size (outputs of several
@@ -145,13 +149,16 @@ class Yardstick {
   constructor(
     private readonly weights: BackboneWeights,
     private readonly threads: number | undefined,
+    private readonly maxMemory: number,
   ) {}
 
   async features(image: RgbImage): Promise<Features> {
     const key = `${image.width}x${image.height}`;
     let extractor = this.extractors.get(key);
     if (!extractor) {
-      extractor = await TargetExtractor.create(YARDSTICK_FEATURES, this.weights, image, { threads: this.threads });
+      const pixels = image.width * image.height;
+      const windows = tilesWithin(YARDSTICK.model, YARDSTICK.styleLayers[4], image, planMemory(pixels, this.maxMemory)?.windowPixels);
+      extractor = await TargetExtractor.create(YARDSTICK_FEATURES, this.weights, image, { threads: this.threads }, undefined, windows);
       this.extractors.set(key, extractor);
     }
     const out = await extractor.extract(backboneFor(YARDSTICK.model).toInput(image));

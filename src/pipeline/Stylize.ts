@@ -1,11 +1,13 @@
 import { EventEmitter } from "node:events";
 import { ObjectiveSession } from "../engine/ObjectiveSession.js";
 import { TargetExtractor } from "../engine/TargetExtractor.js";
+import { TiledObjectiveSession } from "../engine/TiledObjectiveSession.js";
 import { PasticheError } from "../errors.js";
 import { prepareTargets, termLayers } from "../objective/LossTerms.js";
 import { deepestLayer } from "../objective/ObjectiveGraph.js";
 import type { ObjectiveEvaluation, ObjectiveSpec, ObjectiveTargets } from "../objective/ObjectiveSpec.js";
-import type { TargetImages } from "../objective/terms/LossTerm.js";
+import type { ImageSize as Size2, TargetImages } from "../objective/terms/LossTerm.js";
+import { tilesWithin, type TilePlan } from "../objective/Tiles.js";
 import { caffeToImage, imageToCaffe } from "../backbone/CaffeTensor.js";
 import { matchColorStatistics, matchLuminance, recombineLuminance, toLuminance } from "../image/ColorTransfer.js";
 import { encodeImage, readImage, resizeTo, type RgbImage } from "../image/ImageIO.js";
@@ -16,7 +18,7 @@ import { formatBytes } from "../util/Bytes.js";
 import { mulberry32 } from "../util/Random.js";
 import { backboneFor, type BackboneWeights } from "../backbone/Backbone.js";
 import { pyramid, styleSize, workingSize, type Size } from "./Geometry.js";
-import { checkMemoryBudget, defaultMemoryBudget, type ImageSize } from "./MemoryBudget.js";
+import { checkMemoryBudget, defaultMemoryBudget, LBFGS_HISTORY, type ImageSize, type MemoryPlan } from "./MemoryBudget.js";
 import { RegionMasks } from "./RegionMasks.js";
 import { OPTIONS } from "./OptionSchema.js";
 import { minimumSide, resolveSettings, type Settings } from "./Settings.js";
@@ -60,11 +62,14 @@ export function stylize(options: StylizeOptions): StylizeJob {
   return new StylizeJob(options);
 }
 
-/** Refuses a run that would not fit in memory before the weights are loaded or anything is computed. */
-function checkRunMemory(settings: Settings, inputs: ImageSize[]): void {
+/**
+ * How the run fits in memory (whole or in windows); refuses one that would not fit before the
+ * weights are loaded or anything is computed.
+ */
+function planRunMemory(settings: Settings, inputs: ImageSize[]): MemoryPlan {
   const budget = settings.maxMemory ?? defaultMemoryBudget();
   const whose = settings.maxMemory === undefined ? "three quarters of this machine's memory; " : "";
-  checkMemoryBudget({ preset: settings.preset, size: settings.size, square: settings.square, inputs }, budget, {
+  return checkMemoryBudget({ preset: settings.preset, size: settings.size, square: settings.square, inputs }, budget, {
     budget: (name) => `the ${formatBytes(budget)} this run may use (${whose}${name(OPTIONS.maxMemory)})`,
     smaller: (size) => (name) => `use ${name(OPTIONS.size)} ${size} or less`,
     none: (name) => `no size fits: use smaller input images, or raise ${name(OPTIONS.maxMemory)}`,
@@ -84,7 +89,7 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
   const initImage = options.initImage === undefined ? undefined : await readImage(options.initImage, { ...limits, label: "init image" });
   const inputs = [content, ...styles, ...(initImage ? [initImage] : [])];
   for (const img of inputs) for (const note of img.notes) job.emit("notice", note);
-  checkRunMemory(settings, inputs);
+  const memory = planRunMemory(settings, inputs);
 
   const full = workingSize(content, settings);
   const minSide = minimumSide(settings);
@@ -109,6 +114,11 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
   const { contentSource, styleSources } = colorSources(settings, content, styles);
   const scales = pyramid(full, settings.scales, minSide);
   const clock = new RunClock(settings, scales);
+  const deepest = deepestLayer(settings.model, termLayers(settings));
+  const tilesFor = (size: Size2) => tilesWithin(settings.model, deepest, size, memory.windowPixels);
+  if (memory.history < LBFGS_HISTORY && settings.optimizer === "lbfgs") {
+    job.emit("notice", `L-BFGS keeps ${memory.history} correction pairs instead of ${LBFGS_HISTORY} to fit in memory`);
+  }
   const evaluations: StylizeResult["evaluations"] = [];
 
   let x: Float64Array | undefined;
@@ -126,16 +136,22 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
       styleRegions: regions ? styles.length : 0,
     };
     const contentAt = await resizeTo(contentSource, size.width, size.height);
-    const targets = await computeTargets(spec, settings, weights, contentAt, styleSources, regions);
+    const targets = await computeTargets(spec, settings, weights, contentAt, styleSources, regions, tilesFor);
     x = x ? await upscale(x, contentSource, previous, size) : await initialImage(settings, contentAt, dominant(styleSources, settings.styleBlend), initImage, size);
 
-    const session = await ObjectiveSession.create(spec, weights, { threads: settings.threads });
+    const tiles = tilesFor(size);
+    if (tiles) job.emit("notice", `${size.width}x${size.height} is evaluated in ${tiles.tiles.length} windows of ${tiles.window.width}x${tiles.window.height} to fit in memory`);
+    const session = tiles
+      ? await TiledObjectiveSession.create(spec, weights, tiles, { threads: settings.threads })
+      : await ObjectiveSession.create(spec, weights, { threads: settings.threads });
     try {
       session.setTargets(targets);
       const objective = async (point: Float64Array) => {
         if (signal?.aborted) throw new PasticheError("CANCELLED", "cancelled");
         const started = performance.now();
-        const e = await session.evaluate(point);
+        const e = await session.evaluate(point, (done, total) => {
+          if (done < total) job.emit("progress", clock.window(s, iteration, done, total, (performance.now() - started) / 1000));
+        });
         const seconds = (performance.now() - started) / 1000;
         evaluations.push({ scale: s, loss: e.loss, terms: e.terms, seconds });
         const progress = clock.tick(s, iteration, seconds, e);
@@ -161,7 +177,7 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
       const adam = new Adam({ lr: settings.lr, steps: evals, signal });
       for (let i = 0; i < settings.iterations; i++) {
         // L-BFGS restarts with fresh history every outer iteration, as the seed's repeated fmin_l_bfgs_b calls do.
-        const optimizer: Optimizer = settings.optimizer === "adam" ? adam : new Lbfgs({ maxfun: evals, pgtol, signal });
+        const optimizer: Optimizer = settings.optimizer === "adam" ? adam : new Lbfgs({ maxfun: evals, pgtol, history: memory.history, signal });
         const result = await optimizer.minimize(objective, x);
         x = result.x;
         finalLoss = result.value;
@@ -217,6 +233,7 @@ async function computeTargets(
   content: RgbImage,
   styles: RgbImage[],
   regions: RegionMasks | undefined,
+  tilesFor: (size: Size2) => TilePlan | undefined,
 ): Promise<ObjectiveTargets> {
   // One forward-only session per image size: the seed's style image has the content's size.
   const extractors = new Map<string, TargetExtractor>();
@@ -224,7 +241,7 @@ async function computeTargets(
     const key = `${image.width}x${image.height}`;
     let extractor = extractors.get(key);
     if (!extractor) {
-      extractor = await TargetExtractor.create(spec, weights, image, { threads: settings.threads });
+      extractor = await TargetExtractor.create(spec, weights, image, { threads: settings.threads }, undefined, tilesFor(image));
       extractors.set(key, extractor);
     }
     return extractor.extract(imageToCaffe(image));
@@ -310,6 +327,12 @@ class RunClock {
 
   current(): Progress {
     return this.last;
+  }
+
+  /** Progress within a tiled evaluation: `done` of its `total` window runs after `seconds`. */
+  window(scale: number, iteration: number, done: number, total: number, seconds: number): Progress {
+    const evaluation = this.progress(scale, iteration, (seconds * total) / done, this.last);
+    return { ...evaluation, windows: { done, total }, etaS: evaluation.etaS - seconds };
   }
 
   private progress(scale: number, iteration: number, seconds: number, e: Pick<ObjectiveEvaluation, "loss" | "terms">): Progress {

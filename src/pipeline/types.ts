@@ -31,6 +31,8 @@ export interface Progress {
   terms: Record<string, number>;
   elapsedS: number;
   etaS: number;
+  /** Within an evaluation of an image in windows (too large for memory in one): the window runs done of its total (two per window). */
+  windows?: { done: number; total: number };
 }
 
 /** Weights being fetched for a run (first run without a local weights file); bytes. */

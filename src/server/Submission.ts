@@ -30,7 +30,7 @@ export function toSubmission(form: JobForm, config: ServerConfig, owner: string)
     format: "png",
   };
 
-  const memoryBytes = checkMemoryBudget(
+  const { bytes: memoryBytes } = checkMemoryBudget(
     { preset: form.preset, size: form.size, inputs: [form.content, ...form.styles] },
     config.memoryBudgetBytes,
     {

@@ -1,6 +1,5 @@
-import type { GraphBuilder } from "../../graph/GraphBuilder.js";
 import type { Normalization, ObjectiveSpec } from "../ObjectiveSpec.js";
-import { inverseEnergy, relativeWeights, sum, type LossTerm } from "./LossTerm.js";
+import { energy, inverse, relativeWeights, sum, type LossTerm, type TermGraph } from "./LossTerm.js";
 
 /** The name of a content layer's features, as a target-image feature and as a graph input. */
 export const featureName = (layer: string) => `content:${layer}`;
@@ -9,10 +8,10 @@ export const featureName = (layer: string) => `content:${layer}`;
  * The scale k (a graph scalar) of a layer's sum((F-P)^2), times `weight`: `image` 1 as METHOD.md,
  * `gatys` 1/2 as Gatys et al., `balanced` 1 / sum(P^2).
  */
-const NORMALISATION: Record<Normalization, (g: GraphBuilder, target: string, weight: number) => string> = {
-  image: (g, _target, weight) => g.scalar(weight),
-  gatys: (g, _target, weight) => g.scalar(0.5 * weight),
-  balanced: (g, target, weight) => g.op("Mul", [inverseEnergy(g, target), g.scalar(weight)]),
+const NORMALISATION: Record<Normalization, (t: TermGraph, layer: string, target: string, weight: number) => string> = {
+  image: ({ g }, _layer, _target, weight) => g.scalar(weight),
+  gatys: ({ g }, _layer, _target, weight) => g.scalar(0.5 * weight),
+  balanced: (t, layer, target, weight) => t.g.op("Mul", [inverse(t.g, t.whole(`energy:${featureName(layer)}`, [], () => energy(t.g, target))), t.g.scalar(weight)]),
 };
 
 /**
@@ -29,7 +28,7 @@ export const contentTerm: LossTerm = {
     for (const { layer } of o.contentLayers) {
       f.feature(featureName(layer), () => {
         const a = f.activation(layer);
-        return { tensor: a.tensor, dims: [1, a.channels, a.height, a.width] };
+        return { tensor: a.tensor, dims: [1, a.channels, a.height, a.width], layer };
       });
     }
   },
@@ -43,8 +42,8 @@ export const contentTerm: LossTerm = {
     const weight = spec.contentWeight * (spec.normalization === "balanced" ? 1 : (spec.pixelRatio ?? 1));
     const values = relativeWeights(spec.contentLayers).map(({ layer, weight: w }) => {
       const a = t.activation(layer);
-      const target = t.input(featureName(layer), [1, a.channels, a.height, a.width]);
-      const scale = NORMALISATION[spec.normalization](g, target, weight * w);
+      const target = t.layerInput(featureName(layer), a.channels, layer);
+      const scale = NORMALISATION[spec.normalization](t, layer, target, weight * w);
       const diff = g.op("Sub", [a.tensor, target]);
       const value = g.op("Mul", [g.op("ReduceSumSquare", [diff], { keepdims: 0 }), scale]);
       t.addLayerGradient(layer, g.op("Mul", [diff, g.op("Mul", [scale, g.scalar(2)])]));

@@ -30,15 +30,38 @@ export interface LossTerm {
   build(t: TermGraph, spec: ObjectiveSpec): string;
 }
 
-/** What a term sees while its nodes are added to an objective graph. */
+/**
+ * What a term sees while its nodes are added to an objective graph. The graph may see the whole
+ * image or one window of it (objective/Tiles): then `activation` and layer inputs are zero outside
+ * the positions the window owns, a term's value must add up over the windows, sums over positions
+ * that it needs whole go through `whole`, and values made from whole sums only through `once`.
+ */
 export interface TermGraph {
   readonly g: GraphBuilder;
-  /** The image input [1,3,H,W] (Caffe space). */
-  readonly image: string;
+  /** The image input [1,3,H,W] (Caffe space), or the window of it. */
+  readonly image: Activation;
   /** The network's output at a layer (after its ReLU), [1,C,h,w]. */
   activation(layer: string): Activation;
   /** A target input that this term's `targets` feeds. */
   input(name: string, dims: readonly number[]): string;
+  /**
+   * A target input over `layer`'s positions: `targets` feeds it for the whole image ([1,C,h,w]);
+   * the graph sees it [1,C,h,w] at the activation's size (cut to the window's part).
+   */
+  layerInput(name: string, channels: number, layer: string): string;
+  /**
+   * A sum over positions the term needs for the whole image (a Gram matrix, an energy): `compute()`
+   * here, or, in a window, an input holding the whole image's sum, which a first pass adds up from
+   * every window's `compute()` over the positions it owns.
+   */
+  whole(name: string, dims: readonly number[], compute: () => string): string;
+  /** A value made from whole sums only: counted once however many windows there are. */
+  once(value: string): string;
+  /**
+   * The 0/1 map [1,1,height,width] (from the top left) of the image's positions this graph owns,
+   * for terms of the image itself; undefined when it sees the whole image.
+   */
+  ownedPixels(height: number, width: number): string | undefined;
   /** d term / d activation at a layer; the network's backward pass carries it to the image. */
   addLayerGradient(layer: string, grad: string): void;
   /** d term / d image, for terms of the image itself. */
@@ -49,8 +72,11 @@ export interface TermGraph {
 export interface FeatureGraph {
   readonly g: GraphBuilder;
   activation(layer: string): Activation;
-  /** Makes `compute()` an output called `name` unless another term already did. */
-  feature(name: string, compute: () => { tensor: string; dims: readonly number[] }): void;
+  /**
+   * Makes `compute()` an output called `name` unless another term already did: a sum over positions,
+   * or, with `layer`, a map over that layer's positions (windows of a large image fill in their parts).
+   */
+  feature(name: string, compute: () => { tensor: string; dims: readonly number[]; layer?: string }): void;
 }
 
 /** Features (by name, as declared in `features`) of one target image. */
@@ -78,19 +104,28 @@ export function sum(g: GraphBuilder, values: readonly string[]): string {
   return values.length ? values.reduce((acc, v) => g.op("Add", [acc, v])) : g.scalar(0);
 }
 
-/** G = F F^T with F the activation reshaped to [C, h*w]; no normalisation (that lives in the loss scale). */
-export function gram(g: GraphBuilder, a: Activation): { flat: string; gram: string } {
-  const flat = g.op("Reshape", [a.tensor, g.ints([a.channels, a.height * a.width])]);
-  return { flat, gram: g.op("Gemm", [flat, flat], { transB: 1 }) };
+/** F: the activation reshaped to [C, h*w]. */
+export function flatten(g: GraphBuilder, a: Activation): string {
+  return g.op("Reshape", [a.tensor, g.ints([a.channels, a.height * a.width])]);
+}
+
+/** G = F F^T of a flattened activation; no normalisation (that lives in the loss scale). */
+export function gram(g: GraphBuilder, flat: string): string {
+  return g.op("Gemm", [flat, flat], { transB: 1 });
+}
+
+/** sum(x^2) as a graph scalar. */
+export function energy(g: GraphBuilder, x: string): string {
+  return g.op("ReduceSumSquare", [x], { keepdims: 0 });
 }
 
 /**
- * 1 / sum(target^2) as a graph scalar (guarded against an all-zero target): the `balanced`
- * normalisation divides a layer's squared error by its target's squared norm, so every layer's
- * term is a relative error near 1 for an unrelated image, whatever the layer's scale.
+ * 1 / energy as a graph scalar (guarded against an all-zero target): the `balanced` normalisation
+ * divides a layer's squared error by its target's squared norm, so every layer's term is a relative
+ * error near 1 for an unrelated image, whatever the layer's scale.
  */
-export function inverseEnergy(g: GraphBuilder, target: string): string {
-  return g.op("Reciprocal", [g.op("Max", [g.op("ReduceSumSquare", [target], { keepdims: 0 }), g.scalar(1e-12)])]);
+export function inverse(g: GraphBuilder, energy: string): string {
+  return g.op("Reciprocal", [g.op("Max", [energy, g.scalar(1e-12)])]);
 }
 
 /** The name of a style layer's Gram matrix, as a target-image feature and as a graph input. */
@@ -101,7 +136,7 @@ export function gramFeatures(f: FeatureGraph, layers: readonly LayerWeight[]): v
   for (const { layer } of layers) {
     f.feature(gramName(layer), () => {
       const a = f.activation(layer);
-      return { tensor: gram(f.g, a).gram, dims: [a.channels, a.channels] };
+      return { tensor: gram(f.g, flatten(f.g, a)), dims: [a.channels, a.channels] };
     });
   }
 }

@@ -1,7 +1,6 @@
 import type { Activation } from "../../backbone/Backbone.js";
-import type { GraphBuilder } from "../../graph/GraphBuilder.js";
 import type { ObjectiveSpec } from "../ObjectiveSpec.js";
-import { gram, gramFeatures, gramName, relativeWeights, sum, type LossTerm } from "./LossTerm.js";
+import { energy, flatten, gram, gramFeatures, gramName, relativeWeights, sum, type LossTerm, type TermGraph } from "./LossTerm.js";
 import { layerPixels, styleScale } from "./StyleTerm.js";
 
 const regionKey = (region: number, layer: string) => `${region}:${layer}`;
@@ -12,10 +11,11 @@ const maskName = (region: number, layer: string) => `mask:${regionKey(region, la
  * region's mask energy sum(m^2), which stands in for h*w (guarded for empty regions) and is an
  * input, so the scale is a graph node.
  */
-function regionScale(g: GraphBuilder, spec: ObjectiveSpec, a: Activation, mask: string, target: string, weight: number): string {
-  if (spec.normalization !== "gatys") return styleScale(g, spec, a, target, weight);
-  const energy = g.op("Max", [g.op("ReduceSumSquare", [mask], { keepdims: 0 }), g.scalar(1e-6)]);
-  return g.op("Div", [g.scalar(weight / (4 * a.channels ** 2)), g.op("Mul", [energy, energy])]);
+function regionScale(t: TermGraph, spec: ObjectiveSpec, layer: string, region: number, a: Activation, mask: string, target: string, weight: number): string {
+  const { g } = t;
+  if (spec.normalization !== "gatys") return styleScale(g, spec, layer, a, target, weight);
+  const covered = g.op("Max", [t.whole(`mask-energy:${regionKey(region, layer)}`, [], () => energy(g, mask)), g.scalar(1e-6)]);
+  return g.op("Div", [g.scalar(weight / (4 * a.channels ** 2)), g.op("Mul", [covered, covered])]);
 }
 
 /**
@@ -53,13 +53,13 @@ export const maskedStyleTerm: LossTerm = {
       const regionValues: string[] = [];
       for (let r = 0; r < (spec.styleRegions ?? 0); r++) {
         const gramShape = [a.channels, a.channels];
-        const mask = t.input(maskName(r, layer), [1, 1, a.height, a.width]);
+        const mask = t.layerInput(maskName(r, layer), 1, layer);
         const target = t.input(gramName(regionKey(r, layer)), gramShape);
-        const scale = regionScale(g, spec, a, mask, target, spec.styleWeight * weight);
-        const masked: Activation = { ...a, tensor: g.op("Mul", [a.tensor, mask]) };
-        const { flat, gram: G } = gram(g, masked);
+        const scale = regionScale(t, spec, layer, r, a, mask, target, spec.styleWeight * weight);
+        const flat = flatten(g, { ...a, tensor: g.op("Mul", [a.tensor, mask]) });
+        const G = t.whole(gramName(regionKey(r, layer)), gramShape, () => gram(g, flat));
         const diff = g.op("Sub", [G, target]);
-        regionValues.push(g.op("Mul", [g.op("ReduceSumSquare", [diff], { keepdims: 0 }), scale]));
+        regionValues.push(t.once(g.op("Mul", [g.op("ReduceSumSquare", [diff], { keepdims: 0 }), scale])));
         const dFlat = g.op("MatMul", [g.op("Mul", [diff, g.op("Mul", [scale, g.scalar(4)])]), flat]);
         const dMasked = g.op("Reshape", [dFlat, g.ints([1, a.channels, a.height, a.width])]);
         t.addLayerGradient(layer, g.op("Mul", [dMasked, mask]));

@@ -1,21 +1,22 @@
 import { backboneFor, type Activation, type ModelName } from "../../backbone/Backbone.js";
 import type { GraphBuilder } from "../../graph/GraphBuilder.js";
 import type { Normalization, ObjectiveSpec } from "../ObjectiveSpec.js";
-import { gram, gramFeatures, gramName, inverseEnergy, relativeWeights, sum, type ImageSize, type LossTerm } from "./LossTerm.js";
+import { energy, flatten, gram, gramFeatures, gramName, inverse, relativeWeights, sum, type ImageSize, type LossTerm } from "./LossTerm.js";
 
-type Scale = (g: GraphBuilder, spec: ObjectiveSpec, a: Activation, target: string, weight: number) => string;
+/** `layer`'s activation `a` (whose size may be a window's) in an objective of `spec`'s image size. */
+type Scale = (g: GraphBuilder, spec: ObjectiveSpec, layer: string, a: Activation, target: string, weight: number) => string;
 
 /** The scale k (a graph scalar) of a layer's style error sum((G-A)^2), times `weight`, for each normalisation. */
 const NORMALISATION: Record<Normalization, Scale> = {
   /** METHOD.md: 1 / (4 * 3^2 * (H*W)^2) with H*W the input image's pixel count. */
-  image: (g, spec, _a, _target, weight) => g.scalar(weight * (1 / (4 * 3 ** 2 * (spec.height * spec.width) ** 2))),
+  image: (g, spec, _layer, _a, _target, weight) => g.scalar(weight * (1 / (4 * 3 ** 2 * (spec.height * spec.width) ** 2))),
   /** Gatys et al.: 1 / (4 C^2 (h w)^2) with the layer's own channels and pixel count. */
-  gatys: (g, _spec, a, _target, weight) => g.scalar(weight * (1 / (4 * a.channels ** 2 * (a.height * a.width) ** 2))),
+  gatys: (g, spec, layer, a, _target, weight) => g.scalar(weight * (1 / (4 * a.channels ** 2 * layerPixels(spec.model, spec, layer) ** 2))),
   /** 1 / sum(A^2): the error relative to the target's own energy. */
-  balanced: (g, _spec, _a, target, weight) => g.op("Mul", [inverseEnergy(g, target), g.scalar(weight)]),
+  balanced: (g, _spec, _layer, _a, target, weight) => g.op("Mul", [inverse(g, energy(g, target)), g.scalar(weight)]),
 };
 
-export const styleScale: Scale = (g, spec, a, target, weight) => NORMALISATION[spec.normalization](g, spec, a, target, weight);
+export const styleScale: Scale = (g, spec, layer, a, target, weight) => NORMALISATION[spec.normalization](g, spec, layer, a, target, weight);
 
 /** Pixel count of `layer`'s activations for an image of `size`. */
 export function layerPixels(model: ModelName, size: ImageSize, layer: string): number {
@@ -57,10 +58,11 @@ export const styleTerm: LossTerm = {
     const values = relativeWeights(spec.styleLayers).map(({ layer, weight }) => {
       const a = t.activation(layer);
       const target = t.input(gramName(layer), [a.channels, a.channels]);
-      const scale = styleScale(g, spec, a, target, spec.styleWeight * weight);
-      const { flat, gram: G } = gram(g, a);
+      const scale = styleScale(g, spec, layer, a, target, spec.styleWeight * weight);
+      const flat = flatten(g, a);
+      const G = t.whole(gramName(layer), [a.channels, a.channels], () => gram(g, flat));
       const diff = g.op("Sub", [G, target]);
-      const value = g.op("Mul", [g.op("ReduceSumSquare", [diff], { keepdims: 0 }), scale]);
+      const value = t.once(g.op("Mul", [g.op("ReduceSumSquare", [diff], { keepdims: 0 }), scale]));
       const dFlat = g.op("MatMul", [g.op("Mul", [diff, g.op("Mul", [scale, g.scalar(4)])]), flat]);
       t.addLayerGradient(layer, g.op("Reshape", [dFlat, g.ints([1, a.channels, a.height, a.width])]));
       return value;

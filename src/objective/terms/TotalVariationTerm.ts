@@ -12,17 +12,21 @@ export const totalVariationTerm: LossTerm = {
   applies: () => true,
   layers: () => [],
 
-  build({ g, image, addImageGradient }, spec) {
-    const { height, width, tvPower: power } = spec;
+  build({ g, image, ownedPixels, addImageGradient }, spec) {
+    const { tvPower: power } = spec;
+    const { height, width } = image;
     const balanced = spec.normalization === "balanced";
-    const scale = (spec.tvWeight * (balanced ? 1 : (spec.pixelRatio ?? 1))) / (balanced ? 3 * (height - 1) * (width - 1) : 1);
-    const crop = (y0: number, x0: number) => g.op("Slice", [image, g.ints([y0, x0]), g.ints([y0 + height - 1, x0 + width - 1]), g.ints([2, 3])]);
+    const scale = (spec.tvWeight * (balanced ? 1 : (spec.pixelRatio ?? 1))) / (balanced ? 3 * (spec.height - 1) * (spec.width - 1) : 1);
+    const crop = (y0: number, x0: number) => g.op("Slice", [image.tensor, g.ints([y0, x0]), g.ints([y0 + height - 1, x0 + width - 1]), g.ints([2, 3])]);
     const here = crop(0, 0);
     const d1 = g.op("Sub", [here, crop(1, 0)]);
     const d2 = g.op("Sub", [here, crop(0, 1)]);
     const s = g.op("Add", [g.op("Mul", [d1, d1]), g.op("Mul", [d2, d2])]);
-    const value = g.op("Mul", [g.op("ReduceSum", [g.op("Pow", [s, g.scalar(power)])], { keepdims: 0 }), g.scalar(scale)]);
-    const t = g.op("Mul", [g.op("Pow", [s, g.scalar(power - 1)]), g.scalar(2 * power * scale)]);
+    // In a window, only the pairs starting at its own pixels count (each pair once over all windows).
+    const owned = ownedPixels(height - 1, width - 1);
+    const only = (v: string) => (owned ? g.op("Mul", [v, owned]) : v);
+    const value = g.op("Mul", [g.op("ReduceSum", [only(g.op("Pow", [s, g.scalar(power)]))], { keepdims: 0 }), g.scalar(scale)]);
+    const t = only(g.op("Mul", [g.op("Pow", [s, g.scalar(power - 1)]), g.scalar(2 * power * scale)]));
     const td1 = g.op("Mul", [t, d1]);
     const td2 = g.op("Mul", [t, d2]);
     // Pads are [top, left, bottom, right] on the H and W axes of NCHW.
