@@ -48,7 +48,7 @@ export class Adam implements Optimizer {
     }
     const { m, v, beta1, beta2 } = this;
     const log = new EvaluationLog(f, this.steps, this.signal);
-    let x = new Float64Array(x0);
+    let x = x0;
     for (let updates = 0; ; updates++) {
       const blocked = log.blocked();
       if (blocked !== undefined) return log.result(blocked, updates);

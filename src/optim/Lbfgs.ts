@@ -47,7 +47,8 @@ export class Lbfgs implements Optimizer {
     const log = new EvaluationLog(f, this.maxfun, this.signal);
     const blockedAtStart = log.blocked();
     if (blockedAtStart !== undefined) return log.result(blockedAtStart, 0);
-    let current = await log.evaluate(new Float64Array(x0));
+    // x0 is never modified: new points are new arrays, so at print sizes no copy is needed.
+    let current = await log.evaluate(x0);
     if (maxAbs(current.grad) <= this.pgtol) return log.result("converged-pgtol", 0);
 
     const pairs = new Pairs(this.history);

@@ -1,7 +1,7 @@
 import { PasticheError } from "../errors.js";
 
-/** The loss and its gradient at x. Must not modify x. */
-export type Objective = (x: Float64Array) => Promise<{ value: number; grad: Float64Array }>;
+/** The loss and its gradient at x (float32 from a session is enough: it is copied). Must not modify x. */
+export type Objective = (x: Float64Array) => Promise<{ value: number; grad: Float32Array | Float64Array }>;
 
 /** Why `minimize` returned. */
 export type StopReason =

@@ -168,7 +168,7 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
           const image = caffeToImage(point, size.width, size.height);
           job.emit("preview", { png: await encodeImage(image, "png"), width: size.width, height: size.height, progress });
         }
-        return { value: e.loss, grad: Float64Array.from(e.grad) };
+        return { value: e.loss, grad: e.grad };
       };
       // Balanced terms are O(1), so their per-pixel gradients fall below scipy's absolute pgtol
       // (1e-5) long before the picture is done: they run their whole budget.
