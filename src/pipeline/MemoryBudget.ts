@@ -33,7 +33,7 @@ export interface MemoryPlan {
 /** L-BFGS's correction pairs (scipy's m), kept while memory allows. */
 export const LBFGS_HISTORY = 10;
 /** Fewer pairs than this and a run is refused rather than tiled further. */
-const MIN_HISTORY = 3;
+const MIN_HISTORY = 2;
 /**
  * Float64 images an optimiser holds besides L-BFGS's 2 x history: the current point and gradient,
  * the search direction, a trial point and its gradient, and about two that the garbage collector
