@@ -10,7 +10,7 @@ import { TargetExtractor } from "../src/engine/TargetExtractor.js";
 import { TiledObjectiveSession } from "../src/engine/TiledObjectiveSession.js";
 import { prepareTargets } from "../src/objective/LossTerms.js";
 import type { ObjectiveSpec } from "../src/objective/ObjectiveSpec.js";
-import { planTiles, windowSide } from "../src/objective/Tiles.js";
+import { planTiles } from "../src/objective/Tiles.js";
 import { backboneFor } from "../src/backbone/Backbone.js";
 import { imageToCaffe } from "../src/backbone/CaffeTensor.js";
 import { readImage, resizeTo } from "../src/image/ImageIO.js";
@@ -32,7 +32,7 @@ whole.setTargets(targets);
 const e = await whole.evaluate(x);
 await whole.release();
 for (const margin of [16, 32, 48, 64, 96]) {
-  const plan = planTiles("vgg19", "block5_conv1", spec, { width: windowSide(512, 320, 16), height: windowSide(384, 320, 16) }, margin);
+  const plan = planTiles("vgg19", "block5_conv1", spec, { width: 320, height: 320 }, margin);
   const t = await TiledObjectiveSession.create(spec, weights, plan);
   t.setTargets(targets);
   const g = await t.evaluate(x);

@@ -6,7 +6,7 @@ import { TiledObjectiveSession } from "../src/engine/TiledObjectiveSession.js";
 import { backboneFor } from "../src/backbone/Backbone.js";
 import { prepareTargets } from "../src/objective/LossTerms.js";
 import type { ObjectiveSpec, ObjectiveTargets } from "../src/objective/ObjectiveSpec.js";
-import { planTiles, tileMargin, windowSide, type TilePlan } from "../src/objective/Tiles.js";
+import { tileMargin, tilesWithin, type TilePlan } from "../src/objective/Tiles.js";
 import { mulberry32 } from "../src/util/Random.js";
 import { randomImage, randomVggWeights } from "./helpers/randomWeights.js";
 
@@ -27,9 +27,9 @@ const base: ObjectiveSpec = {
   pooling: "max",
 };
 
-/** The plan for windows of about `side` px (on the grid of the image's size). */
+/** The plan for windows of at most `side` x `side` px. */
 function plan(spec: ObjectiveSpec, side: number): TilePlan {
-  return planTiles(spec.model, "block5_conv1", spec, { width: windowSide(spec.width, side, 16), height: windowSide(spec.height, side, 16) });
+  return tilesWithin(spec.model, "block5_conv1", spec, side * side)!;
 }
 
 async function targetsFor(spec: ObjectiveSpec, tiles?: TilePlan): Promise<ObjectiveTargets> {
@@ -67,11 +67,13 @@ test("windows own every position exactly once and keep the network's reach insid
   const margin = tileMargin("vgg19", "block5_conv1");
   assert.equal(margin, 96);
   for (const [height, width, side] of [
-    [256, 336, 224],
+    [256, 336, 240],
     [301, 517, 240],
-    [1000, 37, 300],
+    [1000, 37, 120],
+    [3072, 4096, 1289],
   ]) {
-    const p = planTiles("vgg19", "block5_conv1", { width, height }, { width: windowSide(width, side, 16), height: windowSide(height, side, 16) });
+    const p = tilesWithin("vgg19", "block5_conv1", { width, height }, side * side)!;
+    assert.ok(p.window.width * p.window.height <= side * side);
     const count = new Uint8Array(width * height);
     for (const t of p.tiles) {
       assert.equal(t.x % 16, 0);
@@ -90,7 +92,7 @@ test("windows own every position exactly once and keep the network's reach insid
 
 test("tiled target features equal the whole image's", async () => {
   const spec = { ...base, height: 272, width: 304 };
-  const tiles = plan(spec, 224);
+  const tiles = plan(spec, 240);
   assert.ok(tiles.tiles.length >= 4, `${tiles.tiles.length} windows`);
   const whole = await targetsFor(spec);
   const tiled = await targetsFor(spec, tiles);
@@ -115,7 +117,7 @@ for (const [name, change] of cases) {
     const expected = await whole.evaluate(x);
     await whole.release();
 
-    const tiles = plan(spec, 224);
+    const tiles = plan(spec, 240);
     assert.ok(tiles.tiles.length >= 4, `${tiles.tiles.length} windows`);
     const tiled = await TiledObjectiveSession.create(spec, weights, tiles);
     tiled.setTargets(targets);

@@ -54,32 +54,30 @@ export function tileMargin(model: ModelName, deepest: string): number {
   return Math.ceil(reach / align) * align;
 }
 
-/**
- * The largest side not above `limit` that is congruent to `side` modulo `align` (so that a window
- * flush with the far edge starts on the grid), or `side` itself when it fits.
- */
-export function windowSide(side: number, limit: number, align: number): number {
-  if (side <= limit) return side;
-  return limit - ((((limit - side) % align) + align) % align);
-}
-
 /** Windows along one axis of length `length`: their offsets and the owned intervals' edges. */
+/**
+ * Windows along one axis of length `length`: as few as cover it, spread evenly (offsets on the grid,
+ * the last flush with the far edge), and the owned intervals' edges, each `margin` inside a window.
+ */
 function axis(length: number, window: number, margin: number, align: number): { offsets: number[]; edges: number[] } {
   if (window >= length) return { offsets: [0], edges: [0, length] };
-  const step = Math.floor((window - 2 * margin) / align) * align;
-  if (step <= 0) throw new Error(`a ${window} px window leaves nothing inside its ${margin} px margins`);
-  const offsets = [0];
-  const edges = [0];
-  while (offsets[offsets.length - 1] + window < length) {
-    const next = Math.min(offsets[offsets.length - 1] + step, length - window);
-    offsets.push(next);
-    edges.push(next + margin);
-  }
-  edges.push(length);
+  // Rounding offsets down to the grid can lengthen a step by up to `align`.
+  const reach = window - 2 * margin - align;
+  if (reach <= 0) throw new Error(`a ${window} px window leaves nothing inside its ${margin} px margins`);
+  const count = 1 + Math.ceil((length - window) / reach);
+  const offsets = Array.from({ length: count }, (_, i) => (i === count - 1 ? length - window : Math.floor((i * (length - window)) / (count - 1) / align) * align));
+  const edges = [0, ...offsets.slice(1).map((o) => o + margin), length];
   return { offsets, edges };
 }
 
-/** Windows of `window` size (each side from `windowSide`) covering an image of `size`. */
+/** The smallest window side that covers `length` in `count` windows (on the grid of `length`). */
+function sideFor(length: number, count: number, margin: number, align: number): number {
+  if (count === 1) return length;
+  const side = Math.ceil((length + (2 * margin + align) * (count - 1)) / count);
+  return Math.min(length, side + ((((length - side) % align) + align) % align));
+}
+
+/** Windows of `window` size (each side on the grid of the image's) covering an image of `size`. */
 export function planTiles(model: ModelName, deepest: string, size: ImageSize, window: ImageSize, margin = tileMargin(model, deepest)): TilePlan {
   const align = tileAlignment(model, deepest);
   for (const [side, length] of [
@@ -100,16 +98,29 @@ export function planTiles(model: ModelName, deepest: string, size: ImageSize, wi
 }
 
 /**
- * Windows for an image of `size` when it has more than `windowPixels` pixels (else undefined): as
- * square as the image allows, each side on the network's grid.
+ * Windows for an image of `size` when it has more than `windowPixels` pixels (else undefined): of
+ * all the ways to cut it in windows of at most `windowPixels`, the one with the fewest pixels run
+ * in all (each window's margins are run twice over: by it and by its neighbour).
  */
 export function tilesWithin(model: ModelName, deepest: string, size: ImageSize, windowPixels: number | undefined): TilePlan | undefined {
   if (windowPixels === undefined || size.width * size.height <= windowPixels) return undefined;
   const align = tileAlignment(model, deepest);
-  const side = Math.floor(Math.sqrt(windowPixels));
-  const width = windowSide(size.width, Math.max(side, Math.floor(windowPixels / size.height)), align);
-  const height = windowSide(size.height, Math.floor(windowPixels / width), align);
-  return planTiles(model, deepest, size, { width, height });
+  const margin = tileMargin(model, deepest);
+  let best: { window: ImageSize; cost: number } | undefined;
+  for (let across = 1; across <= Math.ceil(size.width / align); across++) {
+    const width = sideFor(size.width, across, margin, align);
+    if (width <= 2 * margin + align && across > 1) break;
+    for (let down = 1; down <= Math.ceil(size.height / align); down++) {
+      const height = sideFor(size.height, down, margin, align);
+      if (height <= 2 * margin + align && down > 1) break;
+      if (width * height > windowPixels) continue;
+      const cost = across * down * width * height;
+      if (!best || cost < best.cost) best = { window: { width, height }, cost };
+      break; // more windows down only cost more
+    }
+  }
+  if (!best) throw new Error(`no window of ${windowPixels} px fits ${size.width}x${size.height} with ${margin} px margins`);
+  return planTiles(model, deepest, size, best.window);
 }
 
 /** A map over a layer's positions (or the image's, layer undefined): its size, stride and where a tile sits in it. */
