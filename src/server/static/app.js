@@ -74,9 +74,13 @@ function formatDuration(seconds) {
   return m < 60 ? `${m} min ${s % 60} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
-/** Evaluations count across all scales; L-BFGS may stop an iteration early, so this can end below 1. */
+/**
+ * Evaluations count across all scales (an image evaluated in windows adds its windows done); L-BFGS
+ * may stop an iteration early, so this can end below 1.
+ */
 function fraction(p) {
-  return p.evaluations > 0 ? Math.min(1, p.evaluation / p.evaluations) : 0;
+  const done = p.evaluation + (p.windows ? p.windows.done / p.windows.total : 0);
+  return p.evaluations > 0 ? Math.min(1, done / p.evaluations) : 0;
 }
 
 function showStatus(status) {
@@ -93,7 +97,9 @@ function showStatus(status) {
 function showProgress(p) {
   progressBar.value = fraction(p);
   const scale = p.scales > 1 ? `scale ${p.scale + 1}/${p.scales}, ` : "";
-  stateText.textContent = `Painting… ${scale}evaluation ${p.evaluation}/${p.evaluations}, loss ${p.loss.toPrecision(4)}`;
+  const windows = p.windows ? `, window ${p.windows.done}/${p.windows.total}` : "";
+  const loss = Number.isFinite(p.loss) ? `, loss ${p.loss.toPrecision(4)}` : "";
+  stateText.textContent = `Painting… ${scale}evaluation ${p.evaluation}/${p.evaluations}${windows}${loss}`;
   const left = formatDuration(p.etaS);
   etaText.textContent = left ? `about ${left} left` : "";
 }
