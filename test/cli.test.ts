@@ -313,6 +313,14 @@ test("--size too large for --max-memory: exit 2 at once, naming the largest size
   assert.deepEqual(await readdir(out), []);
 });
 
+test("--coarse-factor below 1 leaves every coarse scale at least one evaluation", { skip: noImages }, async () => {
+  const out = await caseDir();
+  const r = await pastiche(DOG, SCREAM, "-o", join(out, "out.png"), "--weights", vgg16, "--model", "vgg16", "--size", "64", "--scales", "3", "--evals-per-iteration", "1", "--coarse-factor", "0.5", "--report", join(out, "r.json"));
+  assertExit(r, 0);
+  const report = JSON.parse(await readFile(join(out, "r.json"), "utf8")) as { evaluations: { scale: number }[] };
+  assert.deepEqual([...new Set(report.evaluations.map((e) => e.scale))], [0, 1, 2]);
+});
+
 test("a run too large for --max-memory in one piece runs in windows and paints the same picture", { skip: noImages }, async () => {
   const out = await caseDir();
   const inputs = await Promise.all([DOG, SCREAM].map(async (f) => sharp(f).metadata()));

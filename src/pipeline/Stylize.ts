@@ -174,10 +174,10 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
       // (1e-5) long before the picture is done: they run their whole budget.
       const pgtol = settings.normalization === "balanced" ? 0 : undefined;
       const evals = evalsAtScale(settings, s, scales.length);
-      const adam = new Adam({ lr: settings.lr, steps: evals, signal });
+      const adam = settings.optimizer === "adam" ? new Adam({ lr: settings.lr, steps: evals, signal }) : undefined;
       for (let i = 0; i < settings.iterations; i++) {
         // L-BFGS restarts with fresh history every outer iteration, as the seed's repeated fmin_l_bfgs_b calls do.
-        const optimizer: Optimizer = settings.optimizer === "adam" ? adam : new Lbfgs({ maxfun: evals, pgtol, history: memory.history, signal });
+        const optimizer: Optimizer = adam ?? new Lbfgs({ maxfun: evals, pgtol, history: memory.history, signal });
         const result = await optimizer.minimize(objective, x);
         x = result.x;
         finalLoss = result.value;
@@ -298,7 +298,8 @@ async function upscale(x: Float64Array, content: RgbImage, from: Size, to: Size)
  * coarseFactor for every step down, since a coarser evaluation costs about half as much.
  */
 function evalsAtScale(settings: Pick<Settings, "evalsPerIteration" | "coarseFactor">, s: number, count: number): number {
-  return Math.round(settings.evalsPerIteration * settings.coarseFactor ** (count - 1 - s));
+  // At least one: a coarse factor below 1 must not round a coarse scale's budget down to nothing.
+  return Math.max(1, Math.round(settings.evalsPerIteration * settings.coarseFactor ** (count - 1 - s)));
 }
 
 /**
