@@ -187,7 +187,7 @@ describe("bad input: exit 2, the problem and the fix on stderr, nothing written"
     { name: "output folder missing", args: run(), output: join("missing", "out.png"), says: ["does not exist", "create it first"] },
     { name: "unsupported output extension", args: run(), output: "out.bmp", says: ["out.bmp", "must end in .png, .jpg, .jpeg, .webp"] },
     { name: "--size 8192 with --max-memory 8G", args: run("--size", "8192", "--max-memory", "8G"), says: ["8192 px", "of memory", "8.0 GiB this run may use", "use --size"] },
-    { name: "--max-memory 1500M with --size 1024", args: run("--size", "1024", "--max-memory", "1500M"), says: ["1024 px", "1.5 GiB this run may use", "use --size"] },
+    { name: "--max-memory 900M with --size 1024: too little even in windows", args: run("--size", "1024", "--max-memory", "900M"), says: ["1024 px", "900.0 MiB this run may use", "use --size"] },
     { name: "--max-memory abc", args: run("--max-memory", "abc"), says: ["--max-memory needs a size such as 8G", '"abc"'] },
     { name: "weights file missing", args: (inp) => [...run()(inp), "--weights", inp("absent.h5")], says: ["absent.h5", "not found", "omit --weights"] },
     { name: "weights file truncated", args: (inp) => [...run()(inp), "--weights", inp("truncated.h5")], says: ["truncated.h5", "incomplete", "--weights"] },
