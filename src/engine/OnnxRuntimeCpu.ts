@@ -51,12 +51,13 @@ export function createOnnxRuntimeCpu(memory: OrtMemoryOptions = LEAN_MEMORY): En
 
     /**
      * Peak RSS of a whole run: ~0.75 GB for Node, the runtime, the weights and the sessions' copies
-     * of them, plus ~3 KB per output pixel (activations, the optimiser's history). Fitted above
+     * of them, plus ~3.4 KB per output pixel (activations, the optimiser's history). Fitted above
      * `pastiche` runs' peaks: seed preset (VGG16) 0.86 / 1.26 GB at 256 / 512 px, default (VGG19)
-     * 0.78 / 1.16-1.19 / 2.26 GB at 256 / 512 / 768 px. Coarse-to-fine scales release their sessions
-     * in turn, so the finest scale sets the peak.
+     * 0.78 / 1.16-1.19 / 2.26 GB at 256 / 512 / 768 px, 3.34 / 9.32 GB at 1024x768 / 2048x1536
+     * (bench/hires.ts, 3 evaluations). Coarse-to-fine scales release their sessions in turn, so the
+     * finest scale sets the peak.
      */
-    estimateMemoryBytes: (outputPixels) => 0.75e9 + 3000 * outputPixels,
+    estimateMemoryBytes: (outputPixels) => 0.75e9 + 3400 * outputPixels,
   };
 }
 
