@@ -164,12 +164,12 @@ export function ownershipMask(plan: TilePlan, tile: Tile, layer: string | undefi
 }
 
 /** A tile's window cut from a whole [channels, H, W] map at `layer` (the image when undefined). */
-export function cropWindow(plan: TilePlan, tile: Tile, layer: string | undefined, whole: ArrayLike<number>, channels: number, out = new Float32Array(0)): Float32Array {
+export function cropWindow(plan: TilePlan, tile: Tile, layer: string | undefined, whole: ArrayLike<number>, channels: number): Float32Array {
   const full = grid(plan, layer, plan.size);
   const { window } = tileAt(plan, tile, layer);
   const w = window.x1 - window.x0;
   const h = window.y1 - window.y0;
-  const crop = out.length === channels * w * h ? out : new Float32Array(channels * w * h);
+  const crop = new Float32Array(channels * w * h);
   for (let c = 0; c < channels; c++) {
     for (let y = 0; y < h; y++) {
       const src = (c * full.height + window.y0 + y) * full.width + window.x0;

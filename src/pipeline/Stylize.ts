@@ -6,7 +6,7 @@ import { PasticheError } from "../errors.js";
 import { prepareTargets, termLayers } from "../objective/LossTerms.js";
 import { deepestLayer } from "../objective/ObjectiveGraph.js";
 import type { ObjectiveEvaluation, ObjectiveSpec, ObjectiveTargets } from "../objective/ObjectiveSpec.js";
-import type { ImageSize as Size2, TargetImages } from "../objective/terms/LossTerm.js";
+import type { TargetImages } from "../objective/terms/LossTerm.js";
 import { tilesWithin, type TilePlan } from "../objective/Tiles.js";
 import { caffeToImage, imageToCaffe } from "../backbone/CaffeTensor.js";
 import { matchColorStatistics, matchLuminance, recombineLuminance, toLuminance } from "../image/ColorTransfer.js";
@@ -115,7 +115,7 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
   const scales = pyramid(full, settings.scales, minSide);
   const clock = new RunClock(settings, scales);
   const deepest = deepestLayer(settings.model, termLayers(settings));
-  const tilesFor = (size: Size2) => tilesWithin(settings.model, deepest, size, memory.windowPixels);
+  const tilesFor = (size: Size) => tilesWithin(settings.model, deepest, size, memory.windowPixels);
   if (memory.history < LBFGS_HISTORY && settings.optimizer === "lbfgs") {
     job.emit("notice", `L-BFGS keeps ${memory.history} correction pairs instead of ${LBFGS_HISTORY} to fit in memory`);
   }
@@ -233,7 +233,7 @@ async function computeTargets(
   content: RgbImage,
   styles: RgbImage[],
   regions: RegionMasks | undefined,
-  tilesFor: (size: Size2) => TilePlan | undefined,
+  tilesFor: (size: Size) => TilePlan | undefined,
 ): Promise<ObjectiveTargets> {
   // One forward-only session per image size: the seed's style image has the content's size.
   const extractors = new Map<string, TargetExtractor>();
