@@ -23,7 +23,7 @@ import type { ObjectiveSpec } from "../src/objective/ObjectiveSpec.js";
 import { readImage, resizeTo } from "../src/image/ImageIO.js";
 import { DEFAULT_MAX_INPUT_PIXELS } from "../src/pipeline/OptionSchema.js";
 import { Lbfgs } from "../src/optim/Lbfgs.js";
-import type { Objective } from "../src/optim/Optimizer.js";
+import type { Objective, Vector } from "../src/optim/Optimizer.js";
 import { PRESETS } from "../src/pipeline/Presets.js";
 import { mulberry32 } from "../src/util/Random.js";
 import { backboneFor } from "../src/backbone/Backbone.js";
@@ -92,7 +92,7 @@ class CountedObjective {
     this.seconds = 0;
   }
 
-  async evaluate(x: Float64Array): Promise<{ value: number; grad: Float64Array }> {
+  async evaluate(x: Vector): Promise<{ value: number; grad: Float64Array }> {
     const started = performance.now();
     const e = await this.session.evaluate(x);
     this.seconds += (performance.now() - started) / 1000;
@@ -130,7 +130,7 @@ async function runOurs(objective: CountedObjective, x0: Float64Array, restarts: 
   objective.reset();
   const started = performance.now();
   const f: Objective = (x) => objective.evaluate(x);
-  let x = x0;
+  let x: Vector = x0;
   const log: Restart[] = [];
   for (let i = 0; i < restarts; i++) {
     const result = await new Lbfgs({ maxfun }).minimize(f, x);

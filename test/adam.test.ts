@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Adam } from "../src/optim/Adam.js";
-import type { Objective } from "../src/optim/Optimizer.js";
+import type { Objective, Vector } from "../src/optim/Optimizer.js";
 import { PasticheError } from "../src/errors.js";
 
 const n = 20;
@@ -43,7 +43,7 @@ function recorded(f: Objective) {
   return { objective, points, values };
 }
 
-function maxDistanceToCentre(x: Float64Array): number {
+function maxDistanceToCentre(x: Vector): number {
   let m = 0;
   for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - centre(i)));
   return m;
@@ -119,4 +119,15 @@ test("invalid Adam options are refused", () => {
   assert.throws(() => new Adam({ lr: 0 }), RangeError);
   assert.throws(() => new Adam({ beta1: 1 }), RangeError);
   assert.throws(() => new Adam({ steps: 0 }), RangeError);
+});
+
+test("a float32 start keeps Adam's moments and points in float32; a float64 one after it starts afresh", async () => {
+  const adam = new Adam({ lr: 0.1, steps: 30 });
+  const r32 = await adam.minimize(quadratic, new Float32Array(n));
+  assert.ok(r32.x instanceof Float32Array, "float32 point");
+  const r64 = await adam.minimize(quadratic, new Float64Array(n));
+  const fresh = await new Adam({ lr: 0.1, steps: 30 }).minimize(quadratic, new Float64Array(n));
+  assert.ok(r64.x instanceof Float64Array);
+  assert.deepEqual(r64.x, fresh.x, "the float32 run's moments were not carried into the float64 one");
+  assert.ok(Math.abs(r32.value - fresh.value) <= 1e-4 * fresh.value, `float32 ${r32.value}, float64 ${fresh.value}`);
 });

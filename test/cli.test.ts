@@ -321,21 +321,37 @@ test("--coarse-factor below 1 leaves every coarse scale at least one evaluation"
   assert.deepEqual([...new Set(report.evaluations.map((e) => e.scale))], [0, 1, 2]);
 });
 
-test("a run too large for --max-memory in one piece runs in windows and paints the same picture", { skip: noImages }, async () => {
+test("a run too large for --max-memory keeps float32 vectors, then windows, and windows paint the same picture", { skip: noImages }, async () => {
   const out = await caseDir();
   const inputs = await Promise.all([DOG, SCREAM].map(async (f) => sharp(f).metadata()));
   const shape = { preset: "default" as const, size: 512, inputs };
-  // Just below what one session needs: the plan must fall back to windows.
-  const budget = estimateRunBytes(shape) - 2 ** 20;
-  assert.ok(planRun(shape, budget)?.windowPixels, "the memory plan has no windows just below the one-session estimate");
-  const args = (file: string) => [DOG, SCREAM, "-o", join(out, file), "--weights", vgg16, "--model", "vgg16", "--size", "512", "--scales", "1", "--evals-per-iteration", "2"];
+  // Just below what one session with float64 vectors needs: float32 vectors; just below that: windows.
+  const float32Budget = estimateRunBytes(shape) - 2 ** 20;
+  const compact = planRun(shape, float32Budget);
+  assert.equal(compact?.precision, "float32");
+  assert.equal(compact.windowPixels, undefined);
+  const windowBudget = compact.bytes - 2 ** 20;
+  assert.ok(planRun(shape, windowBudget)?.windowPixels, "the memory plan has no windows just below the float32 estimate");
+  const args = (file: string, budget?: number) => [
+    ...[DOG, SCREAM, "-o", join(out, file), "--weights", vgg16, "--model", "vgg16", "--size", "512", "--scales", "1", "--evals-per-iteration", "2"],
+    ...(budget === undefined ? [] : ["--max-memory", `${Math.floor(budget / 2 ** 20)}M`]),
+  ];
   const whole = await pastiche(...args("whole.png"));
   assertExit(whole, 0);
-  assert.doesNotMatch(whole.stderr, /windows/);
-  const tiled = await pastiche(...args("tiled.png"), "--max-memory", `${Math.floor(budget / 2 ** 20)}M`);
+  assert.doesNotMatch(whole.stderr, /windows|32-bit/);
+  const float32 = await pastiche(...args("float32.png", float32Budget));
+  assertExit(float32, 0);
+  assert.match(float32.stderr, /the optimiser keeps its images in 32-bit floats \(not 64\) to fit in memory/);
+  assert.doesNotMatch(float32.stderr, /windows/);
+  const tiled = await pastiche(...args("tiled.png", windowBudget));
   assertExit(tiled, 0);
   assert.match(tiled.stderr, /512x384 is evaluated in \d+ windows of \d+x\d+ to fit in memory/);
-  assert.deepEqual(await readFile(join(out, "tiled.png")), await readFile(join(out, "whole.png")));
+  assert.deepEqual(await readFile(join(out, "tiled.png")), await readFile(join(out, "float32.png")));
+  // Float32 vectors change the picture only by rounding.
+  const [a, b] = await Promise.all(["whole.png", "float32.png"].map(async (f) => sharp(join(out, f)).raw().toBuffer()));
+  let differences = 0;
+  for (let i = 0; i < a.length; i++) differences += Math.abs(a[i] - b[i]);
+  assert.ok(differences / a.length < 0.5, `mean difference ${differences / a.length} levels`);
 });
 
 describe("a loss that is not finite", { skip: noImages }, () => {

@@ -1,4 +1,4 @@
-import { EvaluationLog, type MinimizeResult, type Objective, type Optimizer } from "./Optimizer.js";
+import { EvaluationLog, vectorLike, type MinimizeResult, type Objective, type Optimizer, type Vector } from "./Optimizer.js";
 
 export interface AdamOptions {
   /** Default 1e-3 (Kingma & Ba); image pixels in 0..255 want far more. */
@@ -15,7 +15,7 @@ export interface AdamOptions {
  * Adam (Kingma & Ba 2015). Each `minimize` call makes `steps` evaluations and updates x after each
  * but the last. Unlike Lbfgs, the moment estimates carry over to the next call while the dimension
  * stays the same: the pipeline calls it once per outer iteration, and restarting the moments would
- * make each restart's first update a full-size sign step. A new dimension starts them afresh.
+ * make each restart's first update a full-size sign step. A new dimension or precision starts them afresh.
  */
 export class Adam implements Optimizer {
   private readonly lr: number;
@@ -24,8 +24,8 @@ export class Adam implements Optimizer {
   private readonly eps: number;
   private readonly steps: number;
   private readonly signal: AbortSignal | undefined;
-  private m = new Float64Array(0);
-  private v = new Float64Array(0);
+  private m: Vector = new Float64Array(0);
+  private v: Vector = new Float64Array(0);
   /** Updates made since the moments were started, for the bias correction. */
   private t = 0;
 
@@ -40,10 +40,10 @@ export class Adam implements Optimizer {
     this.signal = options.signal;
   }
 
-  async minimize(f: Objective, x0: Float64Array): Promise<MinimizeResult> {
-    if (this.m.length !== x0.length) {
-      this.m = new Float64Array(x0.length);
-      this.v = new Float64Array(x0.length);
+  async minimize(f: Objective, x0: Vector): Promise<MinimizeResult> {
+    if (this.m.length !== x0.length || this.m.constructor !== x0.constructor) {
+      this.m = vectorLike(x0);
+      this.v = vectorLike(x0);
       this.t = 0;
     }
     const { m, v, beta1, beta2 } = this;
@@ -58,7 +58,7 @@ export class Adam implements Optimizer {
       const c1 = 1 - beta1 ** this.t;
       const c2 = 1 - beta2 ** this.t;
       // A new array each step: the log keeps the evaluated ones as candidates for the best point.
-      const next = new Float64Array(x.length);
+      const next = vectorLike(x);
       for (let i = 0; i < x.length; i++) {
         m[i] = beta1 * m[i] + (1 - beta1) * grad[i];
         v[i] = beta2 * v[i] + (1 - beta2) * grad[i] * grad[i];

@@ -1,5 +1,5 @@
 import { MoreThuente, type LineSearchParams } from "./MoreThuente.js";
-import { EvaluationLog, dot, maxAbs, type Evaluation, type MinimizeResult, type Objective, type Optimizer } from "./Optimizer.js";
+import { EvaluationLog, dot, maxAbs, vectorLike, type Evaluation, type MinimizeResult, type Objective, type Optimizer, type Vector } from "./Optimizer.js";
 
 export interface LbfgsOptions {
   /** Correction pairs kept (scipy's m). Default 10. */
@@ -43,7 +43,7 @@ export class Lbfgs implements Optimizer {
     this.signal = options.signal;
   }
 
-  async minimize(f: Objective, x0: Float64Array): Promise<MinimizeResult> {
+  async minimize(f: Objective, x0: Vector): Promise<MinimizeResult> {
     const log = new EvaluationLog(f, this.maxfun, this.signal);
     const blockedAtStart = log.blocked();
     if (blockedAtStart !== undefined) return log.result(blockedAtStart, 0);
@@ -52,9 +52,12 @@ export class Lbfgs implements Optimizer {
     if (maxAbs(current.grad) <= this.pgtol) return log.result("converged-pgtol", 0);
 
     const pairs = new Pairs(this.history);
+    // Arrays are reused where a step allows, since at print sizes each is hundreds of megabytes.
+    let d: Vector | undefined;
+    let spare: { s: Vector; y: Vector } | undefined;
     let iterations = 0;
     for (;;) {
-      const d = pairs.direction(current.grad);
+      d = pairs.direction(current.grad, d ?? vectorLike(x0));
       const gd = dot(current.grad, d);
       // Only possible through rounding, since H is positive definite; as L-BFGS-B, retry along -g.
       if (!(gd < 0)) {
@@ -70,7 +73,7 @@ export class Lbfgs implements Optimizer {
         const blocked = log.blocked();
         if (blocked !== undefined) return log.result(blocked, iterations);
         const stp = search.stp;
-        const xt = new Float64Array(d.length);
+        const xt = vectorLike(x0);
         for (let i = 0; i < xt.length; i++) xt[i] = current.x[i] + stp * d[i];
         const trial = await log.evaluate(xt);
         if (search.update(trial.value, dot(trial.grad, d)).kind !== "evaluate") {
@@ -93,8 +96,8 @@ export class Lbfgs implements Optimizer {
       if (previous.value - current.value <= this.factr * EPS * scale) return log.result("converged-factr", iterations);
       if (iterations >= this.maxiter) return log.result("maxiter", iterations);
 
-      const s = new Float64Array(d.length);
-      const y = new Float64Array(d.length);
+      const s = spare?.s ?? vectorLike(x0);
+      const y = spare?.y ?? vectorLike(x0);
       for (let i = 0; i < s.length; i++) {
         s[i] = current.x[i] - previous.x[i];
         y[i] = current.grad[i] - previous.grad[i];
@@ -102,15 +105,15 @@ export class Lbfgs implements Optimizer {
       const sy = dot(s, y);
       const yy = dot(y, y);
       // Without enough curvature the update would make H indefinite or blow it up.
-      if (sy > EPS * yy) pairs.push(s, y, sy, yy);
+      spare = sy > EPS * yy ? pairs.push(s, y, sy, yy) : { s, y };
     }
   }
 }
 
 /** The newest `capacity` correction pairs s = x_{k+1} - x_k, y = g_{k+1} - g_k. */
 class Pairs {
-  private readonly s: Float64Array[] = [];
-  private readonly y: Float64Array[] = [];
+  private readonly s: Vector[] = [];
+  private readonly y: Vector[] = [];
   private readonly rho: number[] = [];
   private gamma = 1;
 
@@ -120,16 +123,18 @@ class Pairs {
     return this.s.length === 0;
   }
 
-  push(s: Float64Array, y: Float64Array, sy: number, yy: number): void {
+  /** Adds a pair; returns the oldest one's arrays when it had to go. */
+  push(s: Vector, y: Vector, sy: number, yy: number): { s: Vector; y: Vector } | undefined {
+    let dropped: { s: Vector; y: Vector } | undefined;
     if (this.s.length === this.capacity) {
-      this.s.shift();
-      this.y.shift();
+      dropped = { s: this.s.shift()!, y: this.y.shift()! };
       this.rho.shift();
     }
     this.s.push(s);
     this.y.push(y);
     this.rho.push(1 / sy);
     this.gamma = sy / yy;
+    return dropped;
   }
 
   clear(): void {
@@ -139,10 +144,9 @@ class Pairs {
     this.gamma = 1;
   }
 
-  /** -H g by the two-loop recursion. */
-  direction(g: Float64Array): Float64Array {
+  /** -H g by the two-loop recursion, into q. */
+  direction(g: Vector, q: Vector): Vector {
     const k = this.s.length;
-    const q = new Float64Array(g.length);
     for (let i = 0; i < q.length; i++) q[i] = -g[i];
     const alpha = new Array<number>(k);
     for (let j = k - 1; j >= 0; j--) {
@@ -158,7 +162,7 @@ class Pairs {
   }
 }
 
-function axpy(a: number, x: Float64Array, y: Float64Array): void {
+function axpy(a: number, x: Vector, y: Vector): void {
   for (let i = 0; i < y.length; i++) y[i] += a * x[i];
 }
 

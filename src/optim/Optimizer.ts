@@ -1,7 +1,26 @@
 import { PasticheError } from "../errors.js";
 
-/** The loss and its gradient at x (float32 from a session is enough: it is copied). Must not modify x. */
-export type Objective = (x: Float64Array) => Promise<{ value: number; grad: Float32Array | Float64Array }>;
+/**
+ * An optimiser's point, gradient and state. Its precision is the start point's: float64 as scipy's,
+ * or float32, which halves an optimiser's memory at print sizes (pipeline/MemoryBudget decides).
+ */
+export type Vector = Float32Array | Float64Array;
+export type Precision = "float64" | "float32";
+
+export function newVector(precision: Precision, length: number): Vector {
+  return precision === "float32" ? new Float32Array(length) : new Float64Array(length);
+}
+
+/** A zeroed vector of x's precision. */
+export function vectorLike(x: Vector, length = x.length): Vector {
+  return newVector(x instanceof Float32Array ? "float32" : "float64", length);
+}
+
+/**
+ * The loss and its gradient at x. Must not modify x, and must return a new gradient array each
+ * call: the optimiser keeps it (a float32 gradient for a float64 point is converted).
+ */
+export type Objective = (x: Vector) => Promise<{ value: number; grad: Vector }>;
 
 /** Why `minimize` returned. */
 export type StopReason =
@@ -19,9 +38,9 @@ export type StopReason =
 
 export interface MinimizeResult {
   /** The point with the lowest value evaluated during this call, with its value and gradient. */
-  x: Float64Array;
+  x: Vector;
   value: number;
-  grad: Float64Array;
+  grad: Vector;
   /** Objective evaluations made by this call. */
   evaluations: number;
   /** Accepted steps (L-BFGS) or parameter updates (Adam). */
@@ -38,13 +57,13 @@ export interface MinimizeResult {
  * A non-finite value or gradient throws PasticheError("LOSS_NOT_FINITE"); the caller keeps x0.
  */
 export interface Optimizer {
-  minimize(f: Objective, x0: Float64Array): Promise<MinimizeResult>;
+  minimize(f: Objective, x0: Vector): Promise<MinimizeResult>;
 }
 
 export interface Evaluation {
-  x: Float64Array;
+  x: Vector;
   value: number;
-  grad: Float64Array;
+  grad: Vector;
 }
 
 /**
@@ -69,7 +88,7 @@ export class EvaluationLog {
   }
 
   /** Evaluates f at x, which the log then owns: the caller must not modify it afterwards. */
-  async evaluate(x: Float64Array): Promise<Evaluation> {
+  async evaluate(x: Vector): Promise<Evaluation> {
     const out = await this.f(x);
     this.evaluations++;
     if (out.grad.length !== x.length) {
@@ -81,8 +100,12 @@ export class EvaluationLog {
         `the loss or its gradient is not finite at evaluation ${this.evaluations} (loss ${out.value})`,
       );
     }
-    // Copied because objectives backed by a session may reuse their output buffer.
-    const e: Evaluation = { x, value: out.value, grad: new Float64Array(out.grad) };
+    let grad = out.grad;
+    if (grad.constructor !== x.constructor) {
+      grad = vectorLike(x);
+      grad.set(out.grad);
+    }
+    const e: Evaluation = { x, value: out.value, grad };
     if (this.best === undefined || e.value < this.best.value) this.best = e;
     return e;
   }
@@ -96,13 +119,14 @@ export class EvaluationLog {
   }
 }
 
-export function dot(a: Float64Array, b: Float64Array): number {
+/** Accumulated in float64 whatever the vectors' precision. */
+export function dot(a: Vector, b: Vector): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i] * b[i];
   return s;
 }
 
-export function maxAbs(a: Float64Array): number {
+export function maxAbs(a: Vector): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
   return m;

@@ -1,6 +1,7 @@
 import { totalmem } from "node:os";
 import { onnxRuntimeCpu } from "../engine/OnnxRuntimeCpu.js";
 import { PasticheError, type Phrase } from "../errors.js";
+import type { Precision } from "../optim/Optimizer.js";
 import { formatBytes } from "../util/Bytes.js";
 import { MIN_SIZE } from "./OptionSchema.js";
 import { PRESETS } from "./Presets.js";
@@ -21,13 +22,15 @@ export interface RunShape {
 
 /**
  * How a run fits its memory: at its full size in one session, or in windows of at most
- * `windowPixels` (engine/TiledObjectiveSession), keeping `history` L-BFGS correction pairs.
+ * `windowPixels` (engine/TiledObjectiveSession), keeping `history` L-BFGS correction pairs and the
+ * optimiser's vectors in `precision`.
  */
 export interface MemoryPlan {
   readonly bytes: number;
   /** Undefined: every scale in one session. */
   readonly windowPixels?: number;
   readonly history: number;
+  readonly precision: Precision;
 }
 
 /** L-BFGS's correction pairs (scipy's m), kept while memory allows. */
@@ -35,12 +38,12 @@ export const LBFGS_HISTORY = 10;
 /** Fewer pairs than this and a run is refused rather than tiled further. */
 const MIN_HISTORY = 2;
 /**
- * Float64 images an optimiser holds besides L-BFGS's 2 x history: the current point and gradient,
- * the search direction, a trial point and its gradient, and about two that the garbage collector
- * has not freed yet (Adam: its moments instead of the direction and trial).
+ * Images an optimiser holds besides L-BFGS's 2 x history: the current point and gradient, the
+ * search direction, a trial point and its gradient, and about two that the garbage collector has
+ * not freed yet (Adam: its moments instead of the direction and trial).
  */
 const OPTIMISER_VECTORS = 7;
-const VECTOR_BYTES_PER_PIXEL = 3 * 8;
+const VALUE_BYTES: Record<Precision, number> = { float64: 8, float32: 4 };
 /** Targets cut per window and the whole-image targets (content features, masks) per output pixel. */
 const TARGET_BYTES_PER_PIXEL = 48;
 /** A window's first pass (forward only) has a session of its own, about this share of the objective's. */
@@ -52,40 +55,51 @@ const FIRST_PASS_SHARE = 0.5;
 const GOOD_WINDOW_PIXELS = 768 * 768;
 const MIN_WINDOW_PIXELS = 320 * 320;
 
-function optimiserBytes(pixels: number, history: number): number {
-  return (2 * history + OPTIMISER_VECTORS) * VECTOR_BYTES_PER_PIXEL * pixels;
+function optimiserBytes(pixels: number, history: number, precision: Precision): number {
+  return (2 * history + OPTIMISER_VECTORS) * 3 * VALUE_BYTES[precision] * pixels;
 }
 
 /**
- * The engine's estimate of a whole run at `pixels` (fitted with LBFGS_HISTORY pairs) split into a
- * fixed part and its sessions' bytes per pixel, so that windows and the optimiser scale apart.
+ * The engine's estimate of a whole run at `pixels` (fitted with LBFGS_HISTORY float64 pairs) split
+ * into a fixed part and its sessions' bytes per pixel, so that windows and the optimiser scale apart.
  */
 function engineParts(): { base: number; sessionPerPixel: number } {
   const base = onnxRuntimeCpu.estimateMemoryBytes(0);
   const perPixel = (onnxRuntimeCpu.estimateMemoryBytes(1e6) - base) / 1e6;
-  return { base, sessionPerPixel: perPixel - (2 * LBFGS_HISTORY + OPTIMISER_VECTORS) * VECTOR_BYTES_PER_PIXEL };
+  return { base, sessionPerPixel: perPixel - optimiserBytes(1, LBFGS_HISTORY, "float64") };
+}
+
+/** Peak memory of a run over `pixels` in one session. */
+function wholeBytes(pixels: number, precision: Precision): number {
+  const { base, sessionPerPixel } = engineParts();
+  return base + sessionPerPixel * pixels + optimiserBytes(pixels, LBFGS_HISTORY, precision);
 }
 
 /** Peak memory of a tiled run over `pixels` in windows of `windowPixels`. */
 function tiledBytes(pixels: number, windowPixels: number, history: number): number {
   const { base, sessionPerPixel } = engineParts();
-  return base + (1 + FIRST_PASS_SHARE) * sessionPerPixel * windowPixels + optimiserBytes(pixels, history) + TARGET_BYTES_PER_PIXEL * pixels;
+  return base + (1 + FIRST_PASS_SHARE) * sessionPerPixel * windowPixels + optimiserBytes(pixels, history, "float32") + TARGET_BYTES_PER_PIXEL * pixels;
 }
 
 /**
- * The plan of a run of `pixels` output pixels within `budget` bytes (inputs' memory excluded): one
- * session when it fits; else the largest windows that fit with all L-BFGS pairs, or, when those
- * would be small, with fewer pairs; undefined when nothing fits.
+ * The plan of a run of `pixels` output pixels within `budget` bytes (inputs' memory excluded), the
+ * first that fits of: one session with scipy's float64 vectors; one session with float32 vectors;
+ * windows, float32, with all L-BFGS pairs, or, when those windows would be small, with fewer
+ * pairs. Float32 vectors come before windows and fewer pairs because they cost the pictures
+ * nothing measurable (bench/precision.ts) while windows cost time and fewer pairs convergence.
+ * Undefined when nothing fits.
  */
 export function planMemory(pixels: number, budget: number): MemoryPlan | undefined {
-  const whole = onnxRuntimeCpu.estimateMemoryBytes(pixels);
-  if (whole <= budget) return { bytes: whole, history: LBFGS_HISTORY };
+  for (const precision of ["float64", "float32"] as const) {
+    const bytes = wholeBytes(pixels, precision);
+    if (bytes <= budget) return { bytes, history: LBFGS_HISTORY, precision };
+  }
   const { sessionPerPixel } = engineParts();
   let fallback: MemoryPlan | undefined;
   for (let history = LBFGS_HISTORY; history >= MIN_HISTORY; history--) {
     const windowPixels = Math.min(pixels, Math.floor((budget - tiledBytes(pixels, 0, history)) / ((1 + FIRST_PASS_SHARE) * sessionPerPixel)));
     if (windowPixels < MIN_WINDOW_PIXELS) continue;
-    const plan = { bytes: tiledBytes(pixels, windowPixels, history), windowPixels, history };
+    const plan = { bytes: tiledBytes(pixels, windowPixels, history), windowPixels, history, precision: "float32" as const };
     if (windowPixels >= Math.min(GOOD_WINDOW_PIXELS, pixels)) return plan;
     fallback ??= plan;
   }
@@ -165,10 +179,10 @@ export function checkMemoryBudget(shape: RunShape, budgetBytes: number, wording:
   );
 }
 
-/** The least memory a run could do with: the smallest windows and L-BFGS history. */
+/** The least memory a run could do with: the smallest windows and L-BFGS history, float32 vectors. */
 function smallestNeed(shape: RunShape): number {
   const { decoded, pixels } = shapeParts(shape);
-  return Math.min(onnxRuntimeCpu.estimateMemoryBytes(pixels), tiledBytes(pixels, Math.min(pixels, MIN_WINDOW_PIXELS), MIN_HISTORY)) + decoded;
+  return Math.min(wholeBytes(pixels, "float32"), tiledBytes(pixels, Math.min(pixels, MIN_WINDOW_PIXELS), MIN_HISTORY)) + decoded;
 }
 
 /** Binary search over sizes; the estimate grows with the size. Undefined when even the smallest does not fit. */

@@ -13,7 +13,7 @@ import { matchColorStatistics, matchLuminance, recombineLuminance, toLuminance }
 import { encodeImage, readImage, resizeTo, type RgbImage } from "../image/ImageIO.js";
 import { Adam } from "../optim/Adam.js";
 import { Lbfgs } from "../optim/Lbfgs.js";
-import type { Optimizer } from "../optim/Optimizer.js";
+import { newVector, vectorLike, type Optimizer, type Vector } from "../optim/Optimizer.js";
 import { formatBytes } from "../util/Bytes.js";
 import { mulberry32 } from "../util/Random.js";
 import { backboneFor, type BackboneWeights } from "../backbone/Backbone.js";
@@ -119,9 +119,10 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
   if (memory.history < LBFGS_HISTORY && settings.optimizer === "lbfgs") {
     job.emit("notice", `L-BFGS keeps ${memory.history} correction pairs instead of ${LBFGS_HISTORY} to fit in memory`);
   }
+  if (memory.precision === "float32") job.emit("notice", "the optimiser keeps its images in 32-bit floats (not 64) to fit in memory");
   const evaluations: StylizeResult["evaluations"] = [];
 
-  let x: Float64Array | undefined;
+  let x: Vector | undefined;
   let size = scales[0];
   let iteration = 0;
   let finalLoss = NaN;
@@ -137,7 +138,9 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
     };
     const contentAt = await resizeTo(contentSource, size.width, size.height);
     const targets = await computeTargets(spec, settings, weights, contentAt, styleSources, regions, tilesFor);
-    x = x ? await upscale(x, contentSource, previous, size) : await initialImage(settings, contentAt, dominant(styleSources, settings.styleBlend), initImage, size);
+    x = x
+      ? await upscale(x, contentSource, previous, size)
+      : await initialImage(settings, contentAt, dominant(styleSources, settings.styleBlend), initImage, newVector(memory.precision, 3 * size.width * size.height), size);
 
     const tiles = tilesFor(size);
     if (tiles) job.emit("notice", `${size.width}x${size.height} is evaluated in ${tiles.tiles.length} windows of ${tiles.window.width}x${tiles.window.height} to fit in memory`);
@@ -146,7 +149,7 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
       : await ObjectiveSession.create(spec, weights, { threads: settings.threads });
     try {
       session.setTargets(targets);
-      const objective = async (point: Float64Array) => {
+      const objective = async (point: Vector) => {
         if (signal?.aborted) throw new PasticheError("CANCELLED", "cancelled");
         const started = performance.now();
         const e = await session.evaluate(point, (done, total) => {
@@ -269,15 +272,16 @@ function dominant(styles: RgbImage[], blend: readonly number[]): RgbImage {
   return styles[blend.indexOf(Math.max(...blend))];
 }
 
-async function initialImage(settings: Settings, content: RgbImage, style: RgbImage, initImage: RgbImage | undefined, size: Size): Promise<Float64Array> {
-  const x = new Float64Array(3 * size.width * size.height);
+/** The first scale's start, written into x. */
+async function initialImage(settings: Settings, content: RgbImage, style: RgbImage, initImage: RgbImage | undefined, x: Vector, size: Size): Promise<Vector> {
   if (initImage) return imageToCaffe(await resizeTo(initImage, size.width, size.height), x);
   if (settings.init === "content") return imageToCaffe(content, x);
   if (settings.init === "style") return imageToCaffe(await resizeTo(style, size.width, size.height), x);
   if (settings.init === "recolored") return imageToCaffe(matchColorStatistics(content, style), x);
   // The seed's start: uniform noise in [0,255) minus 128, directly in pre-processed space.
   const rand = mulberry32(settings.seed);
-  return x.map(() => 255 * rand() - 128);
+  for (let i = 0; i < x.length; i++) x[i] = 255 * rand() - 128;
+  return x;
 }
 
 /**
@@ -285,12 +289,13 @@ async function initialImage(settings: Settings, content: RgbImage, style: RgbIma
  * the detail the coarse scale could not hold, so the content's own detail band at the new scale
  * (the content minus its coarse-then-upsampled copy) is added back.
  */
-async function upscale(x: Float64Array, content: RgbImage, from: Size, to: Size): Promise<Float64Array> {
+async function upscale(x: Vector, content: RgbImage, from: Size, to: Size): Promise<Vector> {
   const n = 3 * to.width * to.height;
-  const up = imageToCaffe(await resizeTo(caffeToImage(x, from.width, from.height), to.width, to.height), new Float64Array(n));
-  const sharp = imageToCaffe(await resizeTo(content, to.width, to.height), new Float64Array(n));
-  const blurred = imageToCaffe(await resizeTo(await resizeTo(content, from.width, from.height), to.width, to.height), new Float64Array(n));
-  return up.map((v, i) => v + sharp[i] - blurred[i]);
+  const up = imageToCaffe(await resizeTo(caffeToImage(x, from.width, from.height), to.width, to.height), vectorLike(x, n));
+  const sharp = imageToCaffe(await resizeTo(content, to.width, to.height), vectorLike(x, n));
+  const blurred = imageToCaffe(await resizeTo(await resizeTo(content, from.width, from.height), to.width, to.height), vectorLike(x, n));
+  for (let i = 0; i < n; i++) up[i] += sharp[i] - blurred[i];
+  return up;
 }
 
 /**
