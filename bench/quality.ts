@@ -6,13 +6,17 @@
  *
  *   node --import tsx bench/quality.ts [--preset default] [--size 512] [--contents astronaut,dog]
  *     [--styles starry-night,scream] [--pairs astronaut:wave,dog:scream] [--set '{"styleWeight":10}']
- *     [--out out/quality] [--sheet file.jpg] [--json]
+ *     [--out out/quality] [--sheet file.jpg] [--json] [--float32]
+ *
+ * --float32: each run's --max-memory just below what one session with float64 vectors needs, so
+ * that the memory plan keeps the optimiser's vectors in float32 (and nothing else changes).
  */
 import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import sharp, { type OverlayOptions } from "sharp";
+import { estimateRunBytes, planRun } from "../src/pipeline/MemoryBudget.js";
 import { score, YARDSTICK, type ImageScore } from "../src/pipeline/Score.js";
 import { stylize } from "../src/pipeline/Stylize.js";
 import type { PresetName, StylizeOptions } from "../src/pipeline/types.js";
@@ -75,8 +79,9 @@ async function main(): Promise<void> {
       if (!wanted(content, style)) continue;
       const contentPath = shared(`images/${CONTENTS[content]}`);
       const stylePath = shared(`images/${STYLES[style]}`);
+      const memory = process.argv.includes("--float32") ? { maxMemory: await float32Budget(preset, size, [contentPath, stylePath]) } : {};
       const started = performance.now();
-      const result = await stylize({ content: contentPath, styles: [stylePath], preset, size, weights: WEIGHTS, ...overrides }).result;
+      const result = await stylize({ content: contentPath, styles: [stylePath], preset, size, weights: WEIGHTS, ...memory, ...overrides }).result;
       const seconds = (performance.now() - started) / 1000;
       const output = join(out, `${content}--${style}.png`);
       await writeFile(output, result.image);
@@ -108,6 +113,15 @@ async function main(): Promise<void> {
   const ran = (names: string[], key: "content" | "style") => names.filter((n) => rows.some((r) => r[key] === n));
   await contactSheet(rows, ran(contents, "content"), ran(styles, "style"), sheet);
   if (!json) console.log(`contact sheet: ${sheet}`);
+}
+
+/** A memory budget whose plan is one session with float32 vectors. */
+async function float32Budget(preset: PresetName, size: number, images: string[]): Promise<number> {
+  const shape = { preset, size, inputs: await Promise.all(images.map(async (f) => sharp(f).metadata())) };
+  const budget = estimateRunBytes(shape) - 2 ** 20;
+  const plan = planRun(shape, budget);
+  if (plan?.precision !== "float32" || plan.windowPixels !== undefined) throw new Error(`no float32 one-session plan at ${size} px`);
+  return budget;
 }
 
 /** A grid: paintings along the top, photos down the left, each output where its row and column meet. */

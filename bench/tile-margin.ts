@@ -6,27 +6,12 @@
  *   node --import tsx bench/tile-margin.ts [preset]
  */
 import { ObjectiveSession } from "../src/engine/ObjectiveSession.js";
-import { TargetExtractor } from "../src/engine/TargetExtractor.js";
 import { TiledObjectiveSession } from "../src/engine/TiledObjectiveSession.js";
-import { prepareTargets } from "../src/objective/LossTerms.js";
-import type { ObjectiveSpec } from "../src/objective/ObjectiveSpec.js";
 import { planTiles } from "../src/objective/Tiles.js";
-import { backboneFor } from "../src/backbone/Backbone.js";
-import { imageToCaffe } from "../src/backbone/CaffeTensor.js";
-import { readImage, resizeTo } from "../src/image/ImageIO.js";
-import { resolveSettings } from "../src/pipeline/Settings.js";
+import type { PresetName } from "../src/pipeline/types.js";
+import { realObjective } from "./real-objective.js";
 
-const shared = (p: string) => new URL(`../../shared/${p}`, import.meta.url).pathname;
-const settings = resolveSettings({ content: "x", styles: ["y"], preset: (process.argv[2] ?? "default") as "default" });
-const spec: ObjectiveSpec = { ...settings, height: 384, width: 512, pixelRatio: 1, styleRegions: 0 };
-const weights = await backboneFor("vgg19").obtainWeights({ weights: shared("weights/vgg19_notop_8bit.h5"), upTo: "block5_conv1" });
-const c = await readImage(shared("images/content-dog.jpg"), { maxPixels: 1e8, label: "c" });
-const st = await readImage(shared("images/style-scream.jpg"), { maxPixels: 1e8, label: "s" });
-const ex = await TargetExtractor.create(spec, weights, spec);
-const content = await ex.extract(imageToCaffe(await resizeTo(c, 512, 384)));
-const style = await ex.extract(imageToCaffe(await resizeTo(st, 512, 384)));
-const targets = prepareTargets(spec, { content, styles: [{ features: style, size: spec, blend: 1 }] });
-const x = imageToCaffe(await resizeTo(st, 512, 384), new Float64Array(3 * 512 * 384)).map((v) => v * 0.5);
+const { spec, weights, targets, x } = await realObjective(512, 384, (process.argv[2] ?? "default") as PresetName);
 const whole = await ObjectiveSession.create(spec, weights);
 whole.setTargets(targets);
 const e = await whole.evaluate(x);

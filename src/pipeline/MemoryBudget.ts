@@ -84,10 +84,9 @@ function tiledBytes(pixels: number, windowPixels: number, history: number): numb
 /**
  * The plan of a run of `pixels` output pixels within `budget` bytes (inputs' memory excluded), the
  * first that fits of: one session with scipy's float64 vectors; one session with float32 vectors;
- * windows, float32, with all L-BFGS pairs, or, when those windows would be small, with fewer
- * pairs. Float32 vectors come before windows and fewer pairs because they cost the pictures
- * nothing measurable (bench/precision.ts) while windows cost time and fewer pairs convergence.
- * Undefined when nothing fits.
+ * windows, float32, with as many L-BFGS pairs as leave the windows good (768² px), else with 2. Float32 vectors come first because they cost the pictures nothing measurable
+ * (bench/quality.ts --float32), while windows cost time and fewer pairs weaken L-BFGS's model of
+ * the curvature. Undefined when nothing fits.
  */
 export function planMemory(pixels: number, budget: number): MemoryPlan | undefined {
   for (const precision of ["float64", "float32"] as const) {
@@ -95,15 +94,17 @@ export function planMemory(pixels: number, budget: number): MemoryPlan | undefin
     if (bytes <= budget) return { bytes, history: LBFGS_HISTORY, precision };
   }
   const { sessionPerPixel } = engineParts();
-  let fallback: MemoryPlan | undefined;
-  for (let history = LBFGS_HISTORY; history >= MIN_HISTORY; history--) {
+  const windowsWith = (history: number): MemoryPlan | undefined => {
     const windowPixels = Math.min(pixels, Math.floor((budget - tiledBytes(pixels, 0, history)) / ((1 + FIRST_PASS_SHARE) * sessionPerPixel)));
-    if (windowPixels < MIN_WINDOW_PIXELS) continue;
-    const plan = { bytes: tiledBytes(pixels, windowPixels, history), windowPixels, history, precision: "float32" as const };
-    if (windowPixels >= Math.min(GOOD_WINDOW_PIXELS, pixels)) return plan;
-    fallback ??= plan;
+    if (windowPixels < MIN_WINDOW_PIXELS) return undefined;
+    return { bytes: tiledBytes(pixels, windowPixels, history), windowPixels, history, precision: "float32" };
+  };
+  for (let history = LBFGS_HISTORY; history > MIN_HISTORY; history--) {
+    const plan = windowsWith(history);
+    if (plan && plan.windowPixels! >= Math.min(GOOD_WINDOW_PIXELS, pixels)) return plan;
   }
-  return fallback;
+  // Below good windows, every pair given up buys larger windows, whose margins cost less time.
+  return windowsWith(MIN_HISTORY);
 }
 
 /**
