@@ -8,7 +8,6 @@ import { deepestLayer } from "../objective/ObjectiveGraph.js";
 import type { ObjectiveEvaluation, ObjectiveSpec, ObjectiveTargets } from "../objective/ObjectiveSpec.js";
 import type { TargetImages } from "../objective/terms/LossTerm.js";
 import { tilesWithin, type TilePlan } from "../objective/Tiles.js";
-import { caffeToImage, imageToCaffe } from "../backbone/CaffeTensor.js";
 import { matchColorStatistics, matchLuminance, recombineLuminance, toLuminance } from "../image/ColorTransfer.js";
 import { encodeImage, readImage, resizeTo, type RgbImage } from "../image/ImageIO.js";
 import { Adam } from "../optim/Adam.js";
@@ -16,7 +15,7 @@ import { Lbfgs } from "../optim/Lbfgs.js";
 import { newVector, vectorLike, type Optimizer, type Vector } from "../optim/Optimizer.js";
 import { formatBytes } from "../util/Bytes.js";
 import { mulberry32 } from "../util/Random.js";
-import { backboneFor, type BackboneWeights } from "../backbone/Backbone.js";
+import { backboneFor, type Backbone, type BackboneWeights } from "../backbone/Backbone.js";
 import { pyramid, styleSize, workingSize, type Size } from "./Geometry.js";
 import { checkMemoryBudget, defaultMemoryBudget, LBFGS_HISTORY, type ImageSize, type MemoryPlan } from "./MemoryBudget.js";
 import { RegionMasks } from "./RegionMasks.js";
@@ -102,7 +101,8 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
     );
   }
 
-  const weights = await backboneFor(settings.model).obtainWeights({
+  const backbone = backboneFor(settings.model);
+  const weights = await backbone.obtainWeights({
     weights: options.weights,
     upTo: deepestLayer(settings.model, termLayers(settings)),
     onProgress: (received, total) => job.emit("download", { received, total }),
@@ -139,8 +139,8 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
     const contentAt = await resizeTo(contentSource, size.width, size.height);
     const targets = await computeTargets(spec, settings, weights, contentAt, styleSources, regions, tilesFor);
     x = x
-      ? await upscale(x, contentSource, previous, size)
-      : await initialImage(settings, contentAt, dominant(styleSources, settings.styleBlend), initImage, newVector(memory.precision, 3 * size.width * size.height), size);
+      ? await upscale(backbone, x, contentSource, previous, size)
+      : await initialImage(backbone, settings, contentAt, dominant(styleSources, settings.styleBlend), initImage, newVector(memory.precision, 3 * size.width * size.height), size);
 
     const tiles = tilesFor(size);
     if (tiles) job.emit("notice", `${size.width}x${size.height} is evaluated in ${tiles.tiles.length} windows of ${tiles.window.width}x${tiles.window.height} to fit in memory`);
@@ -168,7 +168,7 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
         }
         job.emit("progress", progress);
         if (settings.previewEvery > 0 && progress.evaluation % settings.previewEvery === 0) {
-          const image = caffeToImage(point, size.width, size.height);
+          const image = backbone.fromInput(point, size.width, size.height);
           job.emit("preview", { png: await encodeImage(image, "png"), width: size.width, height: size.height, progress });
         }
         return { value: e.loss, grad: e.grad };
@@ -186,14 +186,14 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
         finalLoss = result.value;
         iteration++;
         if (result.reason === "aborted") throw new PasticheError("CANCELLED", "cancelled");
-        job.emit("checkpoint", { image: caffeToImage(x, size.width, size.height), iteration, progress: clock.current() });
+        job.emit("checkpoint", { image: backbone.fromInput(x, size.width, size.height), iteration, progress: clock.current() });
       }
     } finally {
       await session.release();
     }
   }
 
-  let output = caffeToImage(x!, full.width, full.height);
+  let output = backbone.fromInput(x!, full.width, full.height);
   if (settings.preserveColors === "luminance") output = recombineLuminance(output, await resizeTo(content, full.width, full.height));
   return {
     image: await encodeImage(output, settings.format),
@@ -247,7 +247,7 @@ async function computeTargets(
       extractor = await TargetExtractor.create(spec, weights, image, { threads: settings.threads }, undefined, tilesFor(image));
       extractors.set(key, extractor);
     }
-    return extractor.extract(imageToCaffe(image));
+    return extractor.extract(backboneFor(spec.model).toInput(image));
   };
   try {
     const contentFeatures = await extract(content);
@@ -273,11 +273,11 @@ function dominant(styles: RgbImage[], blend: readonly number[]): RgbImage {
 }
 
 /** The first scale's start, written into x. */
-async function initialImage(settings: Settings, content: RgbImage, style: RgbImage, initImage: RgbImage | undefined, x: Vector, size: Size): Promise<Vector> {
-  if (initImage) return imageToCaffe(await resizeTo(initImage, size.width, size.height), x);
-  if (settings.init === "content") return imageToCaffe(content, x);
-  if (settings.init === "style") return imageToCaffe(await resizeTo(style, size.width, size.height), x);
-  if (settings.init === "recolored") return imageToCaffe(matchColorStatistics(content, style), x);
+async function initialImage(backbone: Backbone, settings: Settings, content: RgbImage, style: RgbImage, initImage: RgbImage | undefined, x: Vector, size: Size): Promise<Vector> {
+  if (initImage) return backbone.toInput(await resizeTo(initImage, size.width, size.height), x);
+  if (settings.init === "content") return backbone.toInput(content, x);
+  if (settings.init === "style") return backbone.toInput(await resizeTo(style, size.width, size.height), x);
+  if (settings.init === "recolored") return backbone.toInput(matchColorStatistics(content, style), x);
   // The seed's start: uniform noise in [0,255) minus 128, directly in pre-processed space.
   const rand = mulberry32(settings.seed);
   for (let i = 0; i < x.length; i++) x[i] = 255 * rand() - 128;
@@ -289,11 +289,11 @@ async function initialImage(settings: Settings, content: RgbImage, style: RgbIma
  * the detail the coarse scale could not hold, so the content's own detail band at the new scale
  * (the content minus its coarse-then-upsampled copy) is added back.
  */
-async function upscale(x: Vector, content: RgbImage, from: Size, to: Size): Promise<Vector> {
+async function upscale(backbone: Backbone, x: Vector, content: RgbImage, from: Size, to: Size): Promise<Vector> {
   const n = 3 * to.width * to.height;
-  const up = imageToCaffe(await resizeTo(caffeToImage(x, from.width, from.height), to.width, to.height), vectorLike(x, n));
-  const sharp = imageToCaffe(await resizeTo(content, to.width, to.height), vectorLike(x, n));
-  const blurred = imageToCaffe(await resizeTo(await resizeTo(content, from.width, from.height), to.width, to.height), vectorLike(x, n));
+  const up = backbone.toInput(await resizeTo(backbone.fromInput(x, from.width, from.height), to.width, to.height), vectorLike(x, n));
+  const sharp = backbone.toInput(await resizeTo(content, to.width, to.height), vectorLike(x, n));
+  const blurred = backbone.toInput(await resizeTo(await resizeTo(content, from.width, from.height), to.width, to.height), vectorLike(x, n));
   for (let i = 0; i < n; i++) up[i] += sharp[i] - blurred[i];
   return up;
 }
