@@ -24,7 +24,8 @@ const MAX_LINE_SEARCH = 20;
 /**
  * Limited-memory BFGS as scipy's fmin_l_bfgs_b runs it without bounds (L-BFGS-B 3.0): without
  * bounds its Cauchy point and subspace minimisation reduce to the two-loop product d = -H g, with
- * H0 = (s.y / y.y) I from the newest pair. Each `minimize` call starts with an empty history.
+ * H0 = (s.y / y.y) I from the newest pair. Each `minimize` call starts with an empty history (in
+ * the same arrays as the last call, when its dimension and precision are the same).
  */
 export class Lbfgs implements Optimizer {
   private readonly history: number;
@@ -33,6 +34,8 @@ export class Lbfgs implements Optimizer {
   private readonly pgtol: number;
   private readonly factr: number;
   private readonly signal: AbortSignal | undefined;
+  /** Kept between calls of the same dimension and precision, emptied at the start of each. */
+  private pairs: Pairs | undefined;
 
   constructor(options: LbfgsOptions = {}) {
     this.history = positiveInteger("history", options.history ?? 10);
@@ -51,13 +54,13 @@ export class Lbfgs implements Optimizer {
     let current = await log.evaluate(x0);
     if (maxAbs(current.grad) <= this.pgtol) return log.result("converged-pgtol", 0);
 
-    const pairs = new Pairs(this.history);
-    // Arrays are reused where a step allows, since at print sizes each is hundreds of megabytes.
-    let d: Vector | undefined;
-    let spare: { s: Vector; y: Vector } | undefined;
+    if (this.pairs?.fits(x0) !== true) this.pairs = new Pairs(this.history, x0);
+    const pairs = this.pairs;
+    pairs.clear();
+    const d = vectorLike(x0);
     let iterations = 0;
     for (;;) {
-      d = pairs.direction(current.grad, d ?? vectorLike(x0));
+      pairs.direction(current.grad, d);
       const gd = dot(current.grad, d);
       // Only possible through rounding, since H is positive definite; as L-BFGS-B, retry along -g.
       if (!(gd < 0)) {
@@ -96,8 +99,7 @@ export class Lbfgs implements Optimizer {
       if (previous.value - current.value <= this.factr * EPS * scale) return log.result("converged-factr", iterations);
       if (iterations >= this.maxiter) return log.result("maxiter", iterations);
 
-      const s = spare?.s ?? vectorLike(x0);
-      const y = spare?.y ?? vectorLike(x0);
+      const { s, y } = pairs.candidate;
       for (let i = 0; i < s.length; i++) {
         s[i] = current.x[i] - previous.x[i];
         y[i] = current.grad[i] - previous.grad[i];
@@ -105,60 +107,69 @@ export class Lbfgs implements Optimizer {
       const sy = dot(s, y);
       const yy = dot(y, y);
       // Without enough curvature the update would make H indefinite or blow it up.
-      spare = sy > EPS * yy ? pairs.push(s, y, sy, yy) : { s, y };
+      if (sy > EPS * yy) pairs.accept(sy, yy);
     }
   }
 }
 
-/** The newest `capacity` correction pairs s = x_{k+1} - x_k, y = g_{k+1} - g_k. */
+/**
+ * The newest `capacity` correction pairs s = x_{k+1} - x_k, y = g_{k+1} - g_k, in capacity + 1 slots
+ * allocated and written once, up front: at print sizes each is hundreds of megabytes, and a run's
+ * peak memory is then reached in its first iteration rather than hours into it.
+ */
 class Pairs {
-  private readonly s: Vector[] = [];
-  private readonly y: Vector[] = [];
-  private readonly rho: number[] = [];
+  private readonly slots: { s: Vector; y: Vector }[];
+  /** Slots in use, oldest first, with their 1/(s.y). */
+  private readonly used: { s: Vector; y: Vector; rho: number }[] = [];
   private gamma = 1;
 
-  constructor(private readonly capacity: number) {}
-
-  get empty(): boolean {
-    return this.s.length === 0;
+  constructor(capacity: number, like: Vector) {
+    this.slots = Array.from({ length: capacity + 1 }, () => ({ s: vectorLike(like).fill(0), y: vectorLike(like).fill(0) }));
   }
 
-  /** Adds a pair; returns the oldest one's arrays when it had to go. */
-  push(s: Vector, y: Vector, sy: number, yy: number): { s: Vector; y: Vector } | undefined {
-    let dropped: { s: Vector; y: Vector } | undefined;
-    if (this.s.length === this.capacity) {
-      dropped = { s: this.s.shift()!, y: this.y.shift()! };
-      this.rho.shift();
-    }
-    this.s.push(s);
-    this.y.push(y);
-    this.rho.push(1 / sy);
+  get empty(): boolean {
+    return this.used.length === 0;
+  }
+
+  /** Whether the slots have x's dimension and precision. */
+  fits(x: Vector): boolean {
+    return this.slots[0].s.length === x.length && this.slots[0].s.constructor === x.constructor;
+  }
+
+  /** The free slot, for the next pair to be written into before `accept`. */
+  get candidate(): { s: Vector; y: Vector } {
+    return this.slots.find((slot) => !this.used.some((u) => u.s === slot.s))!;
+  }
+
+  /** Keeps the candidate, dropping the oldest pair when all slots are in use. */
+  accept(sy: number, yy: number): void {
+    const slot = this.candidate;
+    if (this.used.length === this.slots.length - 1) this.used.shift();
+    this.used.push({ ...slot, rho: 1 / sy });
     this.gamma = sy / yy;
-    return dropped;
   }
 
   clear(): void {
-    this.s.length = 0;
-    this.y.length = 0;
-    this.rho.length = 0;
+    this.used.length = 0;
     this.gamma = 1;
   }
 
   /** -H g by the two-loop recursion, into q. */
-  direction(g: Vector, q: Vector): Vector {
-    const k = this.s.length;
+  direction(g: Vector, q: Vector): void {
+    const k = this.used.length;
     for (let i = 0; i < q.length; i++) q[i] = -g[i];
     const alpha = new Array<number>(k);
     for (let j = k - 1; j >= 0; j--) {
-      alpha[j] = this.rho[j] * dot(this.s[j], q);
-      axpy(-alpha[j], this.y[j], q);
+      const { s, y, rho } = this.used[j];
+      alpha[j] = rho * dot(s, q);
+      axpy(-alpha[j], y, q);
     }
     for (let i = 0; i < q.length; i++) q[i] *= this.gamma;
     for (let j = 0; j < k; j++) {
-      const beta = this.rho[j] * dot(this.y[j], q);
-      axpy(alpha[j] - beta, this.s[j], q);
+      const { s, y, rho } = this.used[j];
+      const beta = rho * dot(y, q);
+      axpy(alpha[j] - beta, s, q);
     }
-    return q;
   }
 }
 

@@ -177,10 +177,10 @@ async function run(options: StylizeOptions, job: StylizeJob): Promise<StylizeRes
       // (1e-5) long before the picture is done: they run their whole budget.
       const pgtol = settings.normalization === "balanced" ? 0 : undefined;
       const evals = evalsAtScale(settings, s, scales.length);
-      const adam = settings.optimizer === "adam" ? new Adam({ lr: settings.lr, steps: evals, signal }) : undefined;
+      // L-BFGS restarts with fresh history every outer iteration, as the seed's repeated fmin_l_bfgs_b calls do.
+      const optimizer: Optimizer =
+        settings.optimizer === "adam" ? new Adam({ lr: settings.lr, steps: evals, signal }) : new Lbfgs({ maxfun: evals, pgtol, history: memory.history, signal });
       for (let i = 0; i < settings.iterations; i++) {
-        // L-BFGS restarts with fresh history every outer iteration, as the seed's repeated fmin_l_bfgs_b calls do.
-        const optimizer: Optimizer = adam ?? new Lbfgs({ maxfun: evals, pgtol, history: memory.history, signal });
         const result = await optimizer.minimize(objective, x);
         x = result.x;
         finalLoss = result.value;
