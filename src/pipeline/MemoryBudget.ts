@@ -38,11 +38,11 @@ export const LBFGS_HISTORY = 10;
 /** Fewer pairs than this and a run is refused rather than tiled further. */
 const MIN_HISTORY = 2;
 /**
- * Images an optimiser holds besides L-BFGS's 2 x history: the current point and gradient, the
- * search direction, a trial point and its gradient, and about two that the garbage collector has
- * not freed yet (Adam: its moments instead of the direction and trial).
+ * Images an optimiser holds besides L-BFGS's 2 x history: a spare pair, the current point and
+ * gradient, the search direction, a trial point and its gradient, and about one that the garbage
+ * collector has not freed yet (Adam: its moments instead of the direction and trial).
  */
-const OPTIMISER_VECTORS = 7;
+const OPTIMISER_VECTORS = 8;
 const VALUE_BYTES: Record<Precision, number> = { float64: 8, float32: 4 };
 /** Targets cut per window and the whole-image targets (content features, masks) per output pixel. */
 const TARGET_BYTES_PER_PIXEL = 48;
