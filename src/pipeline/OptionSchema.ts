@@ -162,7 +162,7 @@ export const OPTIONS = {
   weights: option("weights", "weights file", file(), "a local Keras VGG .h5 weights file instead of the cached download"),
   maxInputPixels: option("maxInputPixels", "max input pixels", whole(1, Number.MAX_SAFE_INTEGER), "refuse input images with more pixels than this", { default: DEFAULT_MAX_INPUT_PIXELS }),
   // No fixed default: three quarters of the machine's memory (pipeline/MemoryBudget).
-  maxMemory: option("maxMemory", "max memory", memory, "refuse up front a run estimated to need more memory, e.g. 8G or 6000M (default: 75% of RAM)"),
+  maxMemory: option("maxMemory", "max memory", memory, "memory a run may use, e.g. 8G or 6000M (default: 75% of RAM): a larger run keeps 32-bit vectors, then runs in windows; one that still does not fit is refused up front"),
   previewEvery: option("previewEvery", "preview interval", whole(0, 1_000_000), "encode a preview PNG every N evaluations (0 = never)", { default: 0, cliFlag: false }),
   format: option("format", "format", choice(["png", "jpg", "webp"] as const), "output encoding of the final image", { default: "png", cliFlag: false }),
 };
