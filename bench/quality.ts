@@ -118,7 +118,7 @@ async function main(): Promise<void> {
 /** A memory budget whose plan is one session with float32 vectors. */
 async function float32Budget(preset: PresetName, size: number, images: string[]): Promise<number> {
   const shape = { preset, size, inputs: await Promise.all(images.map(async (f) => sharp(f).metadata())) };
-  const budget = estimateRunBytes(shape) - 2 ** 20;
+  const budget = Math.floor(estimateRunBytes(shape)) - 2 ** 20;
   const plan = planRun(shape, budget);
   if (plan?.precision !== "float32" || plan.windowPixels !== undefined) throw new Error(`no float32 one-session plan at ${size} px`);
   return budget;
