@@ -50,13 +50,12 @@ export class Lbfgs implements Optimizer {
     const log = new EvaluationLog(f, this.maxfun, this.signal);
     const blockedAtStart = log.blocked();
     if (blockedAtStart !== undefined) return log.result(blockedAtStart, 0);
-    // x0 is never modified: new points are new arrays, so at print sizes no copy is needed.
-    let current = await log.evaluate(x0);
-    if (maxAbs(current.grad) <= this.pgtol) return log.result("converged-pgtol", 0);
-
     if (this.pairs?.fits(x0) !== true) this.pairs = new Pairs(this.history, x0);
     const pairs = this.pairs;
     pairs.clear();
+    // x0 is never modified: new points are new arrays, so at print sizes no copy is needed.
+    let current = await log.evaluate(x0);
+    if (maxAbs(current.grad) <= this.pgtol) return log.result("converged-pgtol", 0);
     const d = vectorLike(x0);
     let iterations = 0;
     for (;;) {
@@ -114,8 +113,8 @@ export class Lbfgs implements Optimizer {
 
 /**
  * The newest `capacity` correction pairs s = x_{k+1} - x_k, y = g_{k+1} - g_k, in capacity + 1 slots
- * allocated and written once, up front: at print sizes each is hundreds of megabytes, and a run's
- * peak memory is then reached in its first iteration rather than hours into it.
+ * allocated and written once, before the first evaluation: at print sizes each is hundreds of
+ * megabytes, and a run's peak memory is then reached at its start rather than hours into it.
  */
 class Pairs {
   private readonly slots: { s: Vector; y: Vector }[];
