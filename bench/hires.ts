@@ -53,7 +53,7 @@ async function run(size: number, extra: string[], limit: string | undefined): Pr
   if (code !== 0) throw new Error(`${size} px failed (exit ${code}):\n${stderr}`);
   const [rssKiB, wall] = (await readFile(join(dir, "time.txt"), "utf8")).trim().split("\n").pop()!.split(" ").map(Number);
   const events = stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
-  const notes = events.filter((e) => e.event === "notice" && /windows|L-BFGS keeps/.test(String(e.message))).map((e) => String(e.message).replace(/ to fit in memory$/, ""));
+  const notes = events.filter((e) => e.event === "notice" && /windows|L-BFGS keeps|32-bit/.test(String(e.message))).map((e) => String(e.message).replace(/ to fit in memory$/, ""));
   const done = events.find((e) => e.event === "done") as { width: number; height: number; evaluations: number; seconds: number };
   // Seconds of each evaluation from the run's clock at each evaluation's end (window events excluded).
   const ends = events.filter((e) => e.event === "progress" && !e.windows).map((e) => Number(e.elapsedS));
