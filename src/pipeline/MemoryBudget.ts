@@ -84,9 +84,10 @@ function tiledBytes(pixels: number, windowPixels: number, history: number): numb
 /**
  * The plan of a run of `pixels` output pixels within `budget` bytes (inputs' memory excluded), the
  * first that fits of: one session with scipy's float64 vectors; one session with float32 vectors;
- * windows, float32, with as many L-BFGS pairs as leave the windows good (768² px), else with 2. Float32 vectors come first because they cost the pictures nothing measurable
- * (bench/quality.ts --float32), while windows cost time and fewer pairs weaken L-BFGS's model of
- * the curvature. Undefined when nothing fits.
+ * windows, float32, with as many L-BFGS pairs as leave the windows good (768² px), else with 2.
+ * Float32 vectors come first because they cost the pictures nothing measurable (bench/quality.ts
+ * --float32), while windows cost time and fewer pairs weaken L-BFGS's model of the curvature.
+ * Undefined when nothing fits.
  */
 export function planMemory(pixels: number, budget: number): MemoryPlan | undefined {
   for (const precision of ["float64", "float32"] as const) {
